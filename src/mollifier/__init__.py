@@ -40,6 +40,7 @@ from .core.operators import (
     gradient,
     halo_width,
     laplacian,
+    laplacian_power,
 )
 from .core.stencils import finite_difference_stencil, mollifier_stencil, stencil_moments
 
@@ -71,6 +72,7 @@ __all__ = [
     "gradient",
     "halo_width",
     "laplacian",
+    "laplacian_power",
     "make_engine",
     "mollifier_stencil",
     "stencil_moments",

@@ -61,6 +61,9 @@ __all__ = [
 
 Backbone = Callable[[torch.Tensor], torch.Tensor]
 
+ENGINE_BOUNDARIES: tuple[str, ...] = ("valid", "periodic")
+"""Boundary handling of the grid-based engines: a halo beyond the grid, or periodic."""
+
 
 class AbstractDerivativeEngine(nn.Module):
     """Computes named derivatives of a backbone's field on a grid.
@@ -116,6 +119,8 @@ class MollifierEngine(AbstractDerivativeEngine):
         grid, derivatives, field_name: See :class:`AbstractDerivativeEngine`.
         radius: Support radius in physical units (float or one per axis).
         kernel, learnable_radius, method: Passed to :class:`MollifierLayer`.
+        boundary: ``"valid"`` (evaluate the backbone on a halo beyond the grid) or
+            ``"periodic"`` (evaluate on the grid only; the field wraps around).
     """
 
     name: ClassVar[str] = "mollifier"
@@ -129,16 +134,18 @@ class MollifierEngine(AbstractDerivativeEngine):
         kernel: str | AbstractMollifier = "bump",
         learnable_radius: bool = False,
         method: str = "auto",
+        boundary: str = "valid",
         field_name: str = "u",
     ) -> None:
         super().__init__(grid, derivatives, field_name=field_name)
+        self.boundary = check_choice("boundary", boundary, ENGINE_BOUNDARIES)
         wanted = {k: v for k, v in self.requests.items() if k != field_name}
         self.layer = MollifierLayer(
             wanted,
             grid.spacing,
             radius,
             kernel=kernel,
-            boundary="valid",
+            boundary=boundary,
             field_name=field_name,
             learnable_radius=learnable_radius,
             method=method,
@@ -147,7 +154,7 @@ class MollifierEngine(AbstractDerivativeEngine):
 
     @property
     def halo(self) -> tuple[int, ...]:
-        return self.layer.halo
+        return self.layer.halo if self.boundary == "valid" else (0,) * self.grid.ndim
 
     def forward(
         self, backbone: Backbone, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
@@ -166,21 +173,29 @@ class FiniteDifferenceEngine(AbstractDerivativeEngine):
     name: ClassVar[str] = "fd"
 
     def __init__(
-        self, grid: Grid, derivatives: Mapping[str, DerivativeSpec], *, accuracy: int = 2, field_name: str = "u"
+        self,
+        grid: Grid,
+        derivatives: Mapping[str, DerivativeSpec],
+        *,
+        accuracy: int = 2,
+        boundary: str = "valid",
+        field_name: str = "u",
     ) -> None:
         super().__init__(grid, derivatives, field_name=field_name)
+        self.boundary = check_choice("boundary", boundary, ENGINE_BOUNDARIES)
         self._halo = fd_halfwidths(self.requests, grid.ndim, accuracy)
         self.stencils = FiniteDifferenceStencils(grid.spacing, self._halo, accuracy)
 
     @property
     def halo(self) -> tuple[int, ...]:
-        return self._halo
+        return self._halo if self.boundary == "valid" else (0,) * self.grid.ndim
 
     def forward(
         self, backbone: Backbone, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
     ) -> dict[str, torch.Tensor]:
         field = self.to_field(backbone(self.coords(dtype, device)))
-        return evaluate_requests(field, self.requests, self.stencils.bind(field.dtype, field.device), "valid", "direct")
+        source = self.stencils.bind(field.dtype, field.device)
+        return evaluate_requests(field, self.requests, source, self.boundary, "direct")
 
 
 class AutodiffEngine(AbstractDerivativeEngine):
@@ -317,4 +332,5 @@ def make_engine(
     options.pop("method", None)
     if name != "fd":
         options.pop("accuracy", None)
+        options.pop("boundary", None)  # pointwise engines need no boundary handling
     return _ENGINE_CLASSES[name](grid, derivatives, **options)

@@ -76,16 +76,22 @@ class AbstractMollifier(ABC):
         """``d^order eta / dr^order`` at ``r`` (``|r| < 1``), exact."""
         if order == 0:
             return self.profile(r)
-        x = r.detach().clone().requires_grad_(True)
-        y = self.profile(x)
-        for _ in range(order):
-            (y,) = torch.autograd.grad(y.sum(), x, create_graph=True)
-        return y.detach()
+        # Fix (tests/core): differentiate through ``r`` itself when it carries a graph
+        # (e.g. ``r = x / radius`` with a learnable radius), so that gradients w.r.t. the
+        # radius see the chain rule through ``r``; detaching here used to drop that term.
+        # ``enable_grad`` makes the nested autograd work under ``torch.no_grad()`` too.
+        with torch.enable_grad():
+            keep_graph = r.requires_grad
+            x = r if keep_graph else r.detach().clone().requires_grad_(True)
+            y = self.profile(x)
+            for _ in range(order):
+                (y,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+        return y if keep_graph else y.detach()
 
     @functools.cached_property
     def normalization(self) -> float:
         """``Z``: the integral of the profile over ``[-1, 1]`` (Gauss-Legendre, float64)."""
-        nodes, weights = np.polynomial.legendre.leggauss(400)
+        nodes, weights = _gauss_legendre(400)
         values = self.profile(torch.as_tensor(nodes, dtype=torch.float64)).numpy()
         z = float(np.dot(weights, values))
         if not math.isfinite(z) or z <= 0:
@@ -120,6 +126,12 @@ class AbstractMollifier(ABC):
         value = self.profile_derivative(safe_r, order)
         value = torch.where(inside, value, torch.zeros_like(value))
         return value / (self.normalization * radius ** (order + 1))
+
+
+@functools.lru_cache(maxsize=4)
+def _gauss_legendre(points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (computed once per size)."""
+    return np.polynomial.legendre.leggauss(points)
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,11 @@ class PolynomialMollifier(AbstractMollifier):
         return (1 - r * r).clamp_min(0) ** self.power
 
     def profile_derivative(self, r: torch.Tensor, order: int) -> torch.Tensor:
+        if order == 0:
+            # Fix (tests/core): the factored form is exact and non-negative; Horner on the
+            # expanded (1 - r^2)^p cancels catastrophically near |r| = 1 and returned
+            # values of either sign of size ~eps * 2^p there (e.g. ~1e-15 at r = 0.999).
+            return self.profile(r)
         coeffs = _polynomial_derivative(self.power, order)
         value = torch.zeros_like(r)
         for c in reversed(coeffs):

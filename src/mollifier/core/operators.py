@@ -51,6 +51,7 @@ __all__ = [
     "gradient",
     "halo_width",
     "laplacian",
+    "laplacian_power",
 ]
 
 MultiIndex = tuple[int, ...]
@@ -87,11 +88,24 @@ def biharmonic(ndim: int) -> dict[MultiIndex, float]:
         >>> biharmonic(2)
         {(4, 0): 1.0, (2, 2): 2.0, (0, 4): 1.0}
     """
-    out: dict[MultiIndex, float] = {}
-    for a, ca in laplacian(ndim).items():
-        for b, cb in laplacian(ndim).items():
-            idx = tuple(x + y for x, y in zip(a, b))
-            out[idx] = out.get(idx, 0.0) + ca * cb
+    return laplacian_power(ndim, 2)
+
+
+def laplacian_power(ndim: int, power: int) -> dict[MultiIndex, float]:
+    """``lap^power`` expanded into multi-indices (``power=3``: the tri-Laplacian, order 6).
+
+    Example:
+        >>> laplacian_power(1, 3)
+        {(6,): 1.0}
+    """
+    out: dict[MultiIndex, float] = {(0,) * ndim: 1.0}
+    for _ in range(power):
+        product: dict[MultiIndex, float] = {}
+        for a, ca in out.items():
+            for b, cb in laplacian(ndim).items():
+                idx = tuple(x + y for x, y in zip(a, b))
+                product[idx] = product.get(idx, 0.0) + ca * cb
+        out = product
     return dict(sorted(out.items(), reverse=True))
 
 

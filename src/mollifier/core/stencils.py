@@ -103,8 +103,20 @@ def mollifier_stencil(
         Tensor of length ``2 M + 1``: taps ``c_{-M} .. c_M`` of the correlation.
     """
     if halfwidth is None:
-        halfwidth = halfwidth_for(float(radius), spacing)
+        # detach: a learnable radius only sets the tap count here (no scalar-conversion warning)
+        halfwidth = halfwidth_for(float(radius.detach() if isinstance(radius, torch.Tensor) else radius), spacing)
     check_positive_int("halfwidth", halfwidth, minimum=1)
+    if correct and 2 * halfwidth < order:
+        # Fix (tests/core): the moments mu_q, q <= order + 1, of the parity of ``order``
+        # are ceil(order / 2) + [order even] conditions on as many free (anti)symmetric
+        # taps only when 2 M >= order. Below that pinv silently returned a least-squares
+        # stencil with wrong low moments (order 5 at M = 2: mu_1 = -1.3, so not even
+        # exact on linear functions; order 6 at M = 2: mu_2 = -0.43).
+        raise ValueError(
+            f"`radius` spans {halfwidth} cells, too few for a derivative of order {order}: "
+            f"the moment-corrected stencil needs at least {(order + 1) // 2} cells per side; "
+            f"use a larger `radius` (or a finer grid)"
+        )
     offsets = torch.arange(-halfwidth, halfwidth + 1, dtype=torch.float64) * spacing
     # Correlation taps: c_m = h * eta^(k)(-m h); eta^(k) has parity (-1)^k.
     taps = spacing * mollifier.evaluate(-offsets, order, radius)

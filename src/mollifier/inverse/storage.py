@@ -1,0 +1,72 @@
+"""Atomic writes: a file is either its old version or its complete new one, never half."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import torch
+
+__all__ = ["atomic_write", "write_json", "write_npz", "write_torch"]
+
+
+def atomic_write(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None]) -> Path:
+    """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            writer(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Atomically write ``data`` as indented JSON (NaN written as null)."""
+    text = json.dumps(_nan_to_none(data), indent=2, default=_default, sort_keys=False) + "\n"
+    return atomic_write(path, lambda h: h.write(text.encode()))
+
+
+def _nan_to_none(data: Any) -> Any:
+    if isinstance(data, float) and data != data:
+        return None
+    if isinstance(data, dict):
+        return {k: _nan_to_none(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_nan_to_none(v) for v in data]
+    return data
+
+
+def write_npz(path: str | os.PathLike[str], arrays: dict[str, Any]) -> Path:
+    """Atomically write arrays to a compressed ``.npz``."""
+    clean = {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in arrays.items()}
+    return atomic_write(path, lambda h: np.savez_compressed(h, **clean))
+
+
+def write_torch(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Atomically ``torch.save`` an object."""
+    return atomic_write(path, lambda h: torch.save(obj, h))
