@@ -30,6 +30,25 @@ def guarded_divide(numerator: torch.Tensor, denominator: torch.Tensor, floor: fl
     return numerator * denominator / (denominator * denominator + floor * floor)
 
 
+class _Standardized(nn.Module):
+    """Backbone whose output is scaled to the data: ``mean + std * net(x)`` per channel.
+
+    Networks train best on outputs of order one; observed fields often have small
+    variations on a large offset (volume fractions, temperatures).
+    """
+
+    def __init__(self, net: nn.Module, observed: np.ndarray) -> None:
+        super().__init__()
+        self.net = net
+        mean = observed.mean(axis=1)
+        std = np.maximum(observed.std(axis=1), 1e-12)
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        return self.mean + self.std * self.net(coords)
+
+
 class _FieldUnknown(nn.Module):
     def __init__(self, spec: UnknownField, ndim: int, domain: list[tuple[float, float]]) -> None:
         super().__init__()
@@ -85,7 +104,10 @@ class InverseModel(nn.Module):
             engine, grid, problem.derivatives, radius=radius if radius is not None else problem.radius, **options
         )
         domain = [tuple(b) for b in grid.bounds]
-        self.field = make_backbone(backbone, grid.ndim, problem.channels, domain=domain, **(backbone_options or {}))
+        self.field = _Standardized(
+            make_backbone(backbone, grid.ndim, problem.channels, domain=domain, **(backbone_options or {})),
+            problem.observations.values[:, problem.observations.mask],
+        )
         self.field_unknowns = nn.ModuleDict()
         self.scalar_unknowns = nn.ModuleDict()
         for spec in problem.unknowns:

@@ -79,8 +79,8 @@ class TrainConfig:
     radius: float | None = None
     kernel: str = "bump"
     steps: int = 2000
-    lr: float = 2e-3
-    lr_final: float = 2e-4
+    lr: float = 5e-3
+    lr_final: float = 5e-4
     lbfgs_steps: int = 0
     data_weight: float | None = None
     residual_weight: float | None = None

@@ -34,7 +34,7 @@ from ..inverse.model import guarded_divide
 from ..inverse.problem import InverseProblem, Observations, UnknownField, add_relative_noise, random_mask
 from .forward import simulate_chromatin, simulate_heat, simulate_langevin
 
-__all__ = ["PROBLEMS", "chromatin_fields", "make_problem"]
+__all__ = ["PROBLEMS", "TRAINING_DEFAULTS", "chromatin_fields", "make_problem"]
 
 
 def _observe(clean: np.ndarray, noise: float, density: float, seed: int) -> Observations:
@@ -70,6 +70,7 @@ def langevin(grid: int = 256, noise: float = 0.05, density: float = 1.0, seed: i
         truth={"lambda": data["lambda"]},
         radius=8 * g.spacing[0],
         residual_scale=float(np.abs(data["lambda"]).std() + 1e-12),
+        residual_weight=0.1,
         description="1st order Langevin-type ODE u_t = u + lambda(t)",
     )
 
@@ -106,6 +107,7 @@ def heat(grid: int = 64, noise: float = 0.05, density: float = 1.0, seed: int = 
         known={"m": source},
         radius=4 * g.spacing[0],
         residual_scale=float(np.abs(source).mean()),
+        residual_weight=0.1,
         metric_mask=band,
         description="2nd order steady heat 0 = lambda(x,y) lap(u) + m(x,y)",
     )
@@ -181,6 +183,7 @@ def chromatin(
         boundary="periodic",
         radius=3 * g.spacing[0],
         residual_scale=1.0,
+        residual_weight=0.1,
         field_names=("phi_d",),
         description="4th order chromatin reaction-diffusion, 0 = lap(mu_d) + 2(lambda phi_e - phi_h)",
     )
@@ -188,6 +191,14 @@ def chromatin(
 
 PROBLEMS: dict[str, Callable[..., InverseProblem]] = {"langevin": langevin, "heat": heat, "chromatin": chromatin}
 """Benchmark problems by name."""
+
+TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
+    "langevin": {"steps": 3000, "lbfgs_steps": 300},
+    "heat": {"steps": 2000},
+    "chromatin": {"steps": 2000},
+}
+"""Training settings each benchmark runs with unless the user overrides them
+(``mollifier run`` merges: these < config file < flags)."""
 
 
 def make_problem(name: str, grid: int | None = None, noise: float = 0.05, density: float = 1.0, seed: int = 0, **options: Any) -> InverseProblem:
