@@ -103,6 +103,14 @@ class InverseModel(nn.Module):
         self.engine: AbstractDerivativeEngine = make_engine(
             engine, grid, problem.derivatives, radius=radius if radius is not None else problem.radius, **options
         )
+        halo = getattr(getattr(self.engine, "layer", None), "halo", None)
+        if halo is not None:
+            for axis, (n, m) in enumerate(zip(grid.shape, halo)):
+                if n < 2 * m + 1:
+                    raise ValueError(
+                        f"the grid ({n} samples along axis {axis}) is too small for the mollifier radius "
+                        f"({m} cells each side); use a larger `grid` or a smaller `radius`"
+                    )
         domain = [tuple(b) for b in grid.bounds]
         self.field = _Standardized(
             make_backbone(backbone, grid.ndim, problem.channels, domain=domain, **(backbone_options or {})),
