@@ -144,12 +144,16 @@ def summary(metrics: dict[str, Any]) -> str:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    problem, problem_kwargs, training, out = resolve(args)
-    metrics = execute(problem, problem_kwargs, training, out, args)
-    if args.json:
+def report(metrics: dict[str, Any], out: Path, as_json: bool) -> None:
+    """Print the metrics: one JSON object last on stdout, or a summary line."""
+    if as_json:
         print(json.dumps(metrics, default=str))
     else:
         print(summary(metrics))
-        print(f"results: {out}")
+        print(f"results and figures: {out}")
+
+
+def run(args: argparse.Namespace) -> int:
+    problem, problem_kwargs, training, out = resolve(args)
+    report(execute(problem, problem_kwargs, training, out, args), out, args.json)
     return 0

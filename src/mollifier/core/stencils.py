@@ -61,13 +61,17 @@ def stencil_moments(stencil: torch.Tensor, spacing: float, degree: int) -> torch
     return rows.to(stencil) @ stencil
 
 
-def moment_correct(stencil: torch.Tensor, order: int, degree: int) -> torch.Tensor:
+def moment_correct(
+    stencil: torch.Tensor, order: int, degree: int, active: torch.Tensor | None = None
+) -> torch.Tensor:
     """Minimum-norm change to ``stencil`` so that ``mu_q = [q == order]`` for ``q <= degree``.
 
     Works in units where the offsets are ``m / M`` (well conditioned for wide stencils);
     the spacing enters through the target ``[q == order] / (M h)^order`` which the caller
     folds in by passing a stencil already scaled so (see :func:`mollifier_stencil`).
-    Differentiable with respect to ``stencil``.
+    ``active`` (boolean per tap) restricts the change to those taps (the kernel's
+    support, when the stencil leaves room for a larger radius). Differentiable with
+    respect to ``stencil``.
     """
     half = (stencil.shape[-1] - 1) // 2
     s = torch.arange(-half, half + 1, dtype=torch.float64, device=stencil.device) / half
@@ -75,7 +79,9 @@ def moment_correct(stencil: torch.Tensor, order: int, degree: int) -> torch.Tens
     target = torch.zeros(degree + 1, dtype=stencil.dtype, device=stencil.device)
     target[order] = 1.0
     defect = target - rows @ stencil
-    return stencil + torch.linalg.pinv(rows) @ defect
+    # Zero columns for inactive taps: the pseudo-inverse then leaves those taps unchanged.
+    solve_rows = rows if active is None else rows * active.to(rows.dtype)
+    return stencil + torch.linalg.pinv(solve_rows) @ defect
 
 
 def mollifier_stencil(
@@ -123,7 +129,12 @@ def mollifier_stencil(
     if not correct:
         return taps
     scale = (halfwidth * spacing) ** order  # work in offsets m / M, see moment_correct
-    return moment_correct(taps * scale, order, order + 1) / scale
+    # Correct only the taps inside the support, so a stencil built with spare taps (for a
+    # learnable radius) equals the one built for this radius alone.
+    active = offsets.abs() <= float(radius) * (1 + 1e-12)
+    if int(active.sum()) < order + 2:
+        active = None
+    return moment_correct(taps * scale, order, order + 1, active) / scale
 
 
 @functools.lru_cache(maxsize=512)
