@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "demo": "mollifier.cli.demo",
     "run": "mollifier.cli.run",
     "bench": "mollifier.cli.bench",
+    "report": "mollifier.cli.report",
 }
 
 

@@ -9,8 +9,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from ..core.engines import ENGINES
-from ..inverse.training import TrainConfig, train
+from ..inverse.storage import write_json, write_npz
+from ..inverse.training import TrainConfig, score_baselines, train
+from ..network_free import SMOOTHERS, estimate_parameter
 from ..problems import PROBLEMS, TRAINING_DEFAULTS, make_problem
 
 _PROBLEM_KEYS = ("grid", "noise", "density", "seed")
@@ -31,7 +36,13 @@ def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True)
     """Arguments shared by ``run`` and ``demo``."""
     if problem_required:
         p.add_argument("problem", metavar="PROBLEM", help=f"one of: {', '.join(PROBLEMS)}")
-    p.add_argument("--engine", choices=list(ENGINES), help="derivative engine (default: mollifier)")
+    p.add_argument(
+        "--engine",
+        choices=[*ENGINES, "direct"],
+        help="derivative engine (default: mollifier); 'direct' = network-free: smooth the data, "
+        "differentiate, apply the recovery formula (no training)",
+    )
+    p.add_argument("--smoother", choices=list(SMOOTHERS), help="smoother of --engine direct (default: mollifier)")
     p.add_argument("--backbone", choices=["mlp", "piratenet", "pinnsformer"], help="field backbone (default: mlp)")
     p.add_argument("--noise", type=float, help="relative noise level, e.g. 0.05 for 5 %% (default: 0.05)")
     p.add_argument("--density", type=float, help="fraction of grid points observed (default: 1)")
@@ -104,8 +115,33 @@ def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) ->
     return problem, problem_kwargs, training, Path(out)
 
 
+def execute_network_free(instance: Any, training: dict[str, Any], out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Network-free estimate (``--engine direct``): write results like a training run."""
+    smoother = getattr(args, "smoother", None) or "mollifier"
+    result = estimate_parameter(instance, smoother, training.get("radius"))
+    name = instance.parameter
+    arrays = {
+        "observed": instance.observations.values,
+        "mask": instance.observations.mask,
+        "fit": result.smoothed[None],
+        f"direct_{name}": result.estimates[name],
+        **{f"true_{k}": np.asarray(v, dtype=np.float64) for k, v in instance.truth.items()},
+    }
+    for axis, coords in enumerate(instance.grid.axes(dtype=torch.float64)):
+        arrays[f"axis{axis}"] = coords.numpy()
+    metrics = {**result.metrics, "baselines": score_baselines(instance)}
+    write_json(out / "config.json", {"problem": instance.name, "engine": "direct", "smoother": smoother, "radius": result.metrics["radius"]})
+    write_npz(out / "arrays.npz", arrays)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
 def execute(problem: str, problem_kwargs: dict[str, Any], training: dict[str, Any], out: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Build the problem, train, write results and figures; return the metrics."""
+    if training.get("engine") == "direct":
+        metrics = execute_network_free(make_problem(problem, **problem_kwargs), training, out, args)
+        _figures(out, args, None if args.json else (lambda line: print(line, file=sys.stderr)))
+        return metrics
     quiet = bool(args.json)
     config = TrainConfig.from_dict({"progress": not quiet and sys.stderr.isatty(), **training})
     instance = make_problem(problem, **problem_kwargs)
@@ -123,15 +159,20 @@ def execute(problem: str, problem_kwargs: dict[str, Any], training: dict[str, An
         extra_config={"problem_options": problem_kwargs},
         log=log,
     )
-    if not args.no_figures:
-        try:
-            from ..plotting.figures import save_run_figures
-
-            save_run_figures(out)
-        except ImportError as exc:
-            if log:
-                log(f"note: {exc}")
+    _figures(out, args, log)
     return result.metrics
+
+
+def _figures(out: Path, args: argparse.Namespace, log: Any) -> None:
+    if args.no_figures:
+        return
+    try:
+        from ..plotting.figures import save_run_figures
+
+        save_run_figures(out)
+    except ImportError as exc:
+        if log:
+            log(f"note: {exc}")
 
 
 def summary(metrics: dict[str, Any]) -> str:
@@ -139,8 +180,15 @@ def summary(metrics: dict[str, Any]) -> str:
     return (
         f"{metrics['problem']} [{metrics['engine']}, {metrics['backbone']}, noise {metrics['noise']:g}]: "
         f"{metrics['parameter']} ({metrics['recovery']}) Pearson {metrics['parameter_pearson']:.4f}, "
-        f"relative L2 {metrics['parameter_relative_l2']:.4f}; {metrics['train_seconds']:.1f} s, "
-        f"{metrics['step_seconds'] * 1e3:.1f} ms/step, peak memory {metrics['peak_memory_bytes'] / 2**20:.1f} MiB"
+        f"relative L2 {metrics['parameter_relative_l2']:.4f}; {metrics['train_seconds']:.1f} s"
+        + (
+            f", {metrics['step_seconds'] * 1e3:.1f} ms/step, peak memory {metrics['peak_memory_bytes'] / 2**20:.1f} MiB"
+            if metrics.get("peak_memory_bytes")
+            else f" (network-free, {metrics.get('smoother')}, radius {metrics.get('radius_cells', 0):.0f} cells)"
+        )
+        + "".join(
+            f"; baseline {name}: Pearson {b['pearson']:.4f}" for name, b in metrics.get("baselines", {}).items()
+        )
     )
 
 

@@ -207,6 +207,8 @@ class InverseProblem:
         residual_weight: Default weight of the residual loss.
         field_names: Names of the learned field's channels (for figures).
         metric_mask: Optional boolean mask where metrics are computed (default: all).
+        baselines: Estimates of the main unknown made without training (e.g. a
+            derivative-free guess from the observations), scored beside the result.
     """
 
     name: str
@@ -225,6 +227,7 @@ class InverseProblem:
     residual_weight: float = 1.0
     field_names: Sequence[str] = ("u",)
     metric_mask: Any = None
+    baselines: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
 
     def __post_init__(self) -> None:

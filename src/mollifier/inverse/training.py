@@ -420,8 +420,23 @@ def _metrics(problem, config, scores, headline, parts, elapsed, steps_run, peak_
         "final_loss": parts,
         "direct": scores.get("direct", {}),
         "learned": scores.get("learned", {}),
+        "baselines": score_baselines(problem),
         "device": config.device,
         "torch": torch.__version__,
+    }
+
+
+def score_baselines(problem: InverseProblem) -> dict[str, dict[str, float]]:
+    """Scores of the problem's training-free baseline estimates against the truth."""
+    truth = problem.truth.get(problem.parameter)
+    if truth is None:
+        return {}
+    return {
+        name: {
+            "pearson": pearson(estimate, truth, problem.metric_mask),
+            "relative_l2": relative_l2(estimate, truth, problem.metric_mask),
+        }
+        for name, estimate in problem.baselines.items()
     }
 
 

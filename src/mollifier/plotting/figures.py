@@ -50,7 +50,7 @@ def save_run_figures(run_dir: str | Path, title: str = "") -> list[Path]:
     fit = arrays["fit"][0]
     paths = []
     ndim = observed.ndim
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    fig, axes = plt.subplots(1, 5 if ndim > 1 else 4, figsize=(21 if ndim > 1 else 17, 3.8))
     label = (
         f"{title or metrics.get('problem', '')} - engine {metrics.get('engine')} - backbone {metrics.get('backbone')} - "
         f"noise {metrics.get('noise', 0):.0%} - {name} ({mode}) Pearson {_fmt(metrics.get('parameter_pearson'))}, "
@@ -79,10 +79,11 @@ def save_run_figures(run_dir: str | Path, title: str = "") -> list[Path]:
             fig.colorbar(im, ax=ax, shrink=0.8)
         if truth is not None and estimate is not None:
             lo, hi = np.nanpercentile(truth, [1, 99])
-            axes[2].imshow(
-                np.hstack([truth, np.clip(estimate, lo, hi)]).T, origin="lower", cmap="magma", vmin=lo, vmax=hi
-            )
-            axes[2].set_title(f"{name}: true | recovered")
+            for ax, img, title_ in ((axes[2], truth, f"true {name}"), (axes[3], estimate, f"recovered {name}")):
+                im = ax.imshow(img.T, origin="lower", cmap="magma", vmin=lo, vmax=hi)
+                ax.set_title(title_)
+                fig.colorbar(im, ax=ax, shrink=0.8)
+            axes = [*axes[:3], axes[4]]
             axes[3].plot(truth.ravel(), estimate.ravel(), ".", ms=1, alpha=0.3)
     if truth is not None and estimate is not None:
         lims = [float(np.nanmin(truth)), float(np.nanmax(truth))]
