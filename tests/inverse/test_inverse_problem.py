@@ -124,3 +124,18 @@ def test_langevin_direct_formula_on_clean_data():
     lam = problem.direct(d, {})["lambda"].numpy().squeeze()
     inner = slice(4, -4)  # the replicate boundary is wrong near the ends, by design
     assert pearson(lam[inner], problem.truth["lambda"][inner]) > 0.999
+
+
+def test_observations_from_a_point_list():
+    grid = _grid1d(11)
+    obs = Observations.from_points(grid, [[0.0], [0.5], [1.0]], [1.0, 2.0, 3.0])
+    problem = InverseProblem(
+        name="t", grid=grid, observations=obs, derivatives={"u_x": (1,)}, unknowns=[],
+        residual=lambda d, p, k: d["u_x"],
+    )
+    assert problem.observations.mask.sum() == 3
+    assert problem.observations.values[0, 5] == 2.0
+    with pytest.raises(ValueError, match="1 of 2 `points` are not within"):
+        Observations.from_points(grid, [[0.0], [0.55]], [1.0, 2.0])
+    with pytest.raises(ValueError, match="same length"):
+        Observations.from_points(grid, [[0.0]], [1.0, 2.0])

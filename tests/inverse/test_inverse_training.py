@@ -115,3 +115,32 @@ def test_grid_too_small_for_the_radius_fails_before_training():
     problem = make_problem("chromatin", grid=16, noise=0.0, seed=0)
     with pytest.raises(ValueError, match="too small for the mollifier radius"):
         train(problem, TrainConfig(steps=1, radius=6.0))
+
+
+def test_unknown_scalar_and_boundary_loss():
+    """u_t = u + c with a constant unknown c and u(0) = 1 as a boundary term: recover c."""
+    from mollifier.inverse import UnknownScalar
+
+    t = np.linspace(0.0, 1.0, 65)
+    c_true = 0.7
+    u = (1.0 + c_true) * np.exp(t) - c_true  # exact solution, u(0) = 1
+    problem = InverseProblem(
+        name="scalar",
+        grid=mollifier.Grid.from_bounds([(0.0, 1.0)], (65,)),
+        observations=Observations(u),
+        derivatives={"u_t": (1,)},
+        unknowns=[UnknownScalar("c", init=0.2)],
+        residual=lambda d, p, k: d["u_t"] - d["u"] - p["c"],
+        truth={"c": c_true},
+        radius=4 / 64,
+        boundary_loss=lambda d, p, k: d["u"][..., 0] - 1.0,
+    )
+    result = train(problem, TrainConfig(steps=1500, log_every=0))
+    assert "boundary" in result.history[-1]
+    assert result.metrics["parameter_relative_l2"] < 0.05  # |c - 0.7| / 0.7
+
+
+def test_early_stopping():
+    problem = make_problem("langevin", grid=32, noise=0.0, seed=0)
+    result = train(problem, TrainConfig(steps=5000, lr=1e-9, lr_final=1e-9, patience=5, log_every=0))
+    assert len(result.history) < 50

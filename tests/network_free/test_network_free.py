@@ -7,7 +7,7 @@ from mollifier.network_free import SMOOTHERS, auto_radius, estimate_parameter, n
 from mollifier.problems import make_problem
 
 # Noise-free data: each smoother must recover the parameter almost exactly; the tolerance
-# is the smoothing bias at a 3-cell radius, not a tuned number (see the radius sweep
+# is the smoothing bias at a 3-cell radius (6 for the Gaussian), not a tuned number (see the radius sweep
 # test below for how much noise costs).
 CLEAN = {
     ("langevin", "mollifier"): 0.999, ("langevin", "savgol"): 0.999, ("langevin", "gaussian"): 0.99,
@@ -20,7 +20,10 @@ CLEAN = {
 @pytest.mark.parametrize("problem, smoother", sorted(CLEAN))
 def test_each_smoother_recovers_the_parameter_from_clean_data(problem, smoother):
     p = make_problem(problem, noise=0.0, seed=0, **({"grid": 64} if problem == "chromatin" else {}))
-    result = estimate_parameter(p, smoother, radius=3 * p.grid.spacing[0])
+    # scipy's Gaussian-derivative filters are sampled, uncorrected kernels: at sigma = 1 cell
+    # (radius 3) their 4th derivatives are wrong (chromatin Pearson ~0.3); they need sigma = 2.
+    cells = 6 if smoother == "gaussian" else 3
+    result = estimate_parameter(p, smoother, radius=cells * p.grid.spacing[0])
     assert result.metrics["parameter_pearson"] > CLEAN[(problem, smoother)]
 
 

@@ -9,9 +9,8 @@ Any ``mollifier run`` flag can adjust it.
 from __future__ import annotations
 
 import argparse
-import json
 
-from .run import add_run_arguments, execute, resolve, summary
+from .run import add_run_arguments, execute, report, resolve
 
 DEMO = {
     "problem": "chromatin",
@@ -19,8 +18,8 @@ DEMO = {
     "noise": 0.05,
     "seed": 0,
     "out": "runs/demo",
-    "problem_options": {"correlation_length": 1.0},
-    "training": {"steps": 1500, "lbfgs_steps": 0},
+    "problem_options": {},
+    "training": {},  # the benchmark's own defaults (TRAINING_DEFAULTS["chromatin"])
 }
 """The demo's settings (a config, as ``mollifier run --config`` reads)."""
 
@@ -37,10 +36,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     problem, problem_kwargs, training, out = resolve(args, DEMO)
-    metrics = execute(problem, problem_kwargs, training, out, args)
-    if args.json:
-        print(json.dumps(metrics, default=str))
-    else:
-        print(summary(metrics))
-        print(f"results and figures: {out}")
+    report(execute(problem, problem_kwargs, training, out, args), out, args.json)
     return 0

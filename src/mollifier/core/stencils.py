@@ -131,7 +131,8 @@ def mollifier_stencil(
     scale = (halfwidth * spacing) ** order  # work in offsets m / M, see moment_correct
     # Correct only the taps inside the support, so a stencil built with spare taps (for a
     # learnable radius) equals the one built for this radius alone.
-    active = offsets.abs() <= float(radius) * (1 + 1e-12)
+    limit = float(radius.detach()) if isinstance(radius, torch.Tensor) else float(radius)
+    active = offsets.abs() <= limit * (1 + 1e-12)
     if int(active.sum()) < order + 2:
         active = None
     return moment_correct(taps * scale, order, order + 1, active) / scale

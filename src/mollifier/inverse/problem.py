@@ -114,6 +114,43 @@ class Observations:
         self.values = values
         self._finite = finite
 
+    @classmethod
+    def from_points(
+        cls, grid: Grid, points: Any, values: Any, *, noise: float = 0.0, tolerance: float = 0.25
+    ) -> "Observations":
+        """Observations given as a point list, placed on the nearest grid nodes.
+
+        Args:
+            grid: The problem's grid.
+            points: ``(P, ndim)`` physical coordinates.
+            values: ``(P,)`` measured values.
+            noise: Relative noise level the data carry (informational).
+            tolerance: Largest allowed distance to the nearest node, in cells; points
+                farther away (off the grid) are an error naming how many.
+        """
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, grid.ndim)
+        vals = np.asarray(values, dtype=np.float64).reshape(-1)
+        if pts.shape[0] != vals.shape[0]:
+            raise ValueError(f"`points` ({pts.shape[0]}) and `values` ({vals.shape[0]}) must have the same length")
+        if pts.shape[0] == 0:
+            raise ValueError("the observation set is empty: `points` holds no point")
+        lower = np.asarray(grid.lower)
+        spacing = np.asarray(grid.spacing)
+        cells = (pts - lower) / spacing
+        index = np.rint(cells).astype(int)
+        off = (np.abs(cells - index) > tolerance).any(axis=1) | (index < 0).any(axis=1) | (index >= np.asarray(grid.shape)).any(axis=1)
+        if off.any():
+            raise ValueError(
+                f"{int(off.sum())} of {len(pts)} `points` are not within {tolerance} cells of a grid node "
+                f"(first: {tuple(pts[off][0])}); interpolate them onto the grid first"
+            )
+        grid_values = np.full(grid.shape, np.nan)
+        mask = np.zeros(grid.shape, dtype=bool)
+        grid_values[tuple(index.T)] = vals
+        mask[tuple(index.T)] = True
+        observations = cls(np.where(mask, grid_values, 0.0), mask=mask, noise=noise)
+        return observations
+
     def validate(self, grid: Grid) -> None:
         """Check shapes against ``grid``; finish the mask."""
         values = self.values
@@ -207,6 +244,9 @@ class InverseProblem:
         residual_weight: Default weight of the residual loss.
         field_names: Names of the learned field's channels (for figures).
         metric_mask: Optional boolean mask where metrics are computed (default: all).
+        boundary_loss: Optional ``boundary_loss(d, p, k) -> Tensor`` of boundary
+            conditions (e.g. ``d["u"][..., 0] - 1``), squared and averaged into the loss.
+        boundary_weight: Weight of the boundary loss.
         baselines: Estimates of the main unknown made without training (e.g. a
             derivative-free guess from the observations), scored beside the result.
     """
@@ -228,6 +268,8 @@ class InverseProblem:
     field_names: Sequence[str] = ("u",)
     metric_mask: Any = None
     baselines: Mapping[str, Any] = field(default_factory=dict)
+    boundary_loss: Callable[[Tensors, Tensors, Tensors], torch.Tensor] | None = None
+    boundary_weight: float = 1.0
     description: str = ""
 
     def __post_init__(self) -> None:

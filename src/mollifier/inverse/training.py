@@ -158,7 +158,12 @@ class _Objective:
         residual_loss = (residual**2).mean()
         weight = self.residual_weight * _ramp(step, self.warmup)
         loss = self.data_weight * data_loss + weight * residual_loss
-        parts = {"loss": float(loss.detach()), "data": float(data_loss.detach()), "residual": float(residual_loss.detach())}
+        parts = {"loss": 0.0, "data": float(data_loss.detach()), "residual": float(residual_loss.detach())}
+        if self.problem.boundary_loss is not None:
+            boundary_loss = (self.problem.boundary_loss(d, p, self.known) ** 2).mean()
+            loss = loss + self.problem.boundary_weight * boundary_loss
+            parts["boundary"] = float(boundary_loss.detach())
+        parts["loss"] = float(loss.detach())
         return loss, parts, d, p
 
 
