@@ -1,4 +1,9 @@
-"""``mollifier bench``: time and memory of one training step per derivative engine."""
+"""``mollifier bench``: time and memory of one training step per derivative engine.
+
+With ``--preset quick|paper`` it runs a whole sweep instead (scaling and accuracy rows,
+each in its own process under ``--time-limit``), appending to ``--results FILE.jsonl``
+and resuming from it; ``mollifier report FILE.jsonl`` renders the results.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import torch
 
 from ..bench.step import PDES, run_suite
 from ..core.engines import ENGINES
+
+_DEFAULTS = {"pde": "biharmonic", "grid": [128], "engines": ["mollifier", "autodiff"]}
 
 
 def _int_list(text: str) -> list[int]:
@@ -30,16 +37,28 @@ def _engine_list(text: str) -> list[str]:
     return names
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
         help="time one training step per engine",
         description="Time one training step (forward, residual, backward, Adam) of a backbone with "
-        "derivatives from each engine, and its peak memory. Prints a table, or JSON with --json.",
+        "derivatives from each engine, and its peak memory. Prints a table, or JSON with --json. "
+        "With --preset, run a whole benchmark sweep into a JSONL results file (resumable); "
+        "render it with `mollifier report`.",
     )
-    p.add_argument("--pde", default="biharmonic", choices=list(PDES), help="manufactured residual (default: biharmonic)")
-    p.add_argument("--grid", type=_int_list, default=[128], help="samples per axis, comma-separated (default: 128)")
-    p.add_argument("--engines", type=_engine_list, default=["mollifier", "autodiff"], help=f"comma-separated from {', '.join(ENGINES)}")
+    p.add_argument("--pde", default=None, choices=list(PDES), help="manufactured residual (default: biharmonic)")
+    p.add_argument("--grid", type=_int_list, default=None, help="samples per axis, comma-separated (default: 128)")
+    p.add_argument("--engines", type=_engine_list, default=None, help=f"comma-separated from {', '.join(ENGINES)} (default: mollifier,autodiff)")
     p.add_argument("--backbone", default="mlp", choices=["mlp", "piratenet", "pinnsformer"])
     p.add_argument("--ndim", type=int, default=2, choices=[1, 2, 3])
     p.add_argument("--radius-cells", type=float, default=6.0, help="mollifier radius in grid cells (default: 6)")
@@ -47,11 +66,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per engine and grid")
+    sweep = p.add_argument_group("benchmark sweep")
+    sweep.add_argument("--preset", choices=["quick", "paper"], default=None,
+                       help="run a sweep: quick (minutes on a CPU) or paper (the full grid, for a GPU)")
+    sweep.add_argument("--results", default=None, metavar="FILE.jsonl",
+                       help="JSONL results file, appended to and resumed from (default: results/bench-<preset>.jsonl)")
+    sweep.add_argument("--time-limit", type=_seconds, default=None, metavar="SECONDS",
+                       help="per-row time limit; slower rows are recorded as timeout (default: the preset's)")
+    sweep.add_argument("--memory-limit", type=float, default=None, metavar="GIB",
+                       help="per-row address-space cap in GiB, so a runaway row fails as 'out of memory' "
+                       "instead of waking the OOM killer (0: none; default: 70%% of RAM on CPU, none on CUDA)")
+    sweep.add_argument("--retry-failed", action="store_true",
+                       help="also re-run rows recorded as timeout / out of memory / error / skipped")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"`--device` {args.device!r} requested but CUDA is not available here")
+    if args.preset is not None:
+        return _run_preset(args)
+    sweep_flags = ("results", "time_limit", "memory_limit", "retry_failed")
+    sweep_only = [f"--{n.replace('_', '-')}" for n in sweep_flags if getattr(args, n) not in (None, False)]
+    if sweep_only:
+        raise ValueError(f"{', '.join(sweep_only)} only apply to a sweep; add --preset quick or --preset paper")
+    for name, value in _DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     progress = None if args.json else (lambda text: print(f"... {text}", file=sys.stderr, flush=True))
     rows = run_suite(
         args.pde,
@@ -74,4 +114,24 @@ def run(args: argparse.Namespace) -> int:
         rss = f"{r.peak_rss_bytes / 2**20:.1f}" if r.peak_rss_bytes is not None else "-"
         step = f"{r.step_seconds:.4f}" if r.step_seconds is not None else "-"
         print(f"{r.engine:<18}{r.grid:>6}{step:>12}{mem:>16}{rss:>16}  {r.status}")
+    return 0
+
+
+def _run_preset(args: argparse.Namespace) -> int:
+    """Run a preset sweep into the results file."""
+    from ..bench.suite import command_line, machine_description, preset_specs, run_sweep
+
+    single = [f"--{n}" for n in _DEFAULTS if getattr(args, n) is not None] + (["--json"] if args.json else [])
+    if single:
+        raise ValueError(f"{', '.join(single)} cannot be combined with --preset (the preset fixes the sweep)")
+    results = args.results or f"results/bench-{args.preset}.jsonl"
+    if args.memory_limit is not None and args.memory_limit < 0:
+        raise ValueError(f"--memory-limit must be >= 0 GiB (0: none); got {args.memory_limit}")
+    specs = preset_specs(args.preset, device=args.device, memory_limit_gib=args.memory_limit)
+    meta = {"machine": machine_description(args.device), "command": command_line()}
+    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    log(f"mollifier bench --preset {args.preset}: {len(specs)} rows -> {results}")
+    rows = run_sweep(specs, results, time_limit=args.time_limit, meta=meta, progress=log, retry_failed=args.retry_failed)
+    failed = sum(r["status"] != "ok" for r in rows)
+    log(f"done: {len(rows)} new rows ({failed} not ok) in {results}; render with `mollifier report {results}`")
     return 0

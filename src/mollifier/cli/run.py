@@ -50,6 +50,7 @@ def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True)
     p.add_argument("--steps", type=int, help="Adam steps")
     p.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
     p.add_argument("--radius", type=float, help="mollifier support radius in physical units")
+    p.add_argument("--time-budget", type=float, help="stop training after this many seconds (equal-cost comparisons)")
     p.add_argument("--seed", type=int, help="seed of data and initialisation (default: 0)")
     p.add_argument("--device", help="torch device (default: cpu)")
     p.add_argument("--out", type=Path, help="results folder (default: runs/<problem>-<engine>-<backbone>-...)")
@@ -96,7 +97,7 @@ def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) ->
         value = getattr(args, key, None)
         if value is not None:
             problem_kwargs[key] = value
-    flag_map = {"engine": "engine", "backbone": "backbone", "steps": "steps", "lbfgs_steps": "lbfgs_steps", "radius": "radius", "device": "device"}
+    flag_map = {"time_budget": "time_budget", "engine": "engine", "backbone": "backbone", "steps": "steps", "lbfgs_steps": "lbfgs_steps", "radius": "radius", "device": "device"}
     for flag, key in flag_map.items():
         value = getattr(args, flag, None)
         if value is not None:

@@ -63,6 +63,8 @@ class TrainConfig:
         residual_warmup: Steps over which the residual weight ramps up linearly from 0.
         patience: Early stopping: stop Adam when the loss has not improved by 0.1 % in
             this many steps (0: never).
+        time_budget: Stop Adam once the training time reaches this many seconds (for
+            comparisons at equal cost; ``None``: no limit).
         recovery: Which recovered parameter the headline metrics use: ``direct``,
             ``learned`` or ``auto`` (direct when the problem offers it).
         seed: Seed of the initialisation (the global RNG state is restored afterwards).
@@ -86,6 +88,7 @@ class TrainConfig:
     residual_weight: float | None = None
     residual_warmup: int = 0
     patience: int = 0
+    time_budget: float | None = None
     recovery: str = "auto"
     seed: int = 0
     device: str = "cpu"
@@ -254,7 +257,7 @@ def train(
             raise FileNotFoundError(f"--resume given but no checkpoint at {checkpoint_path}")
         checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
         saved = checkpoint["config"]["training"]
-        changed = {k for k in saved if k not in ("steps", "progress", "log_every", "checkpoint_every") and saved[k] != record["training"].get(k)}
+        changed = {k for k in saved if k not in ("steps", "time_budget", "progress", "log_every", "checkpoint_every") and saved[k] != record["training"].get(k)}
         if changed:
             raise ValueError(
                 f"cannot resume: the checkpoint was made with different settings for {sorted(changed)}; "
@@ -344,6 +347,10 @@ def train(
                 bar.update(1)
             if config.checkpoint_every and step % config.checkpoint_every == 0:
                 save_checkpoint(step)
+            if config.time_budget is not None and elapsed >= config.time_budget:
+                if log is not None:
+                    log(f"time budget of {config.time_budget:g} s reached at step {step}")
+                break
             if config.patience:
                 if parts["loss"] < best * (1 - 1e-3):
                     best, since_best = parts["loss"], 0

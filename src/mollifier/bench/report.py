@@ -1,0 +1,357 @@
+"""Markdown report (tables, plain statements of losses, PNG plots) from sweep results.
+
+Input: the JSONL rows written by :func:`mollifier.bench.suite.run_sweep`. Rows that did
+not run (timeout, out of memory, error, skipped) appear in the tables with their status.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .suite import read_rows
+
+__all__ = ["find_losses", "render_report", "write_report"]
+
+MIB = 2**20
+_ENGINE_ORDER = ("mollifier", "autodiff", "autodiff-forward", "fd")
+
+
+def _engines(rows: Iterable[dict[str, Any]]) -> list[str]:
+    names = {r["engine"] for r in rows}
+    return [e for e in _ENGINE_ORDER if e in names] + sorted(names - set(_ENGINE_ORDER))
+
+
+def _ok(row: dict[str, Any] | None) -> bool:
+    return row is not None and row.get("status") == "ok"
+
+
+def _num(value: Any, fmt: str = ".3g") -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+
+def _mib(value: Any) -> str:
+    return "-" if value is None else f"{value / MIB:.1f}"
+
+
+def _ratio(num: Any, den: Any) -> str:
+    if not (num and den):
+        return "-"
+    ratio = num / den
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
+
+
+def _table(header: list[str], body: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in body]
+
+
+def _index(rows: list[dict[str, Any]], kind: str) -> dict[tuple, dict[str, Any]]:
+    """Latest row per (order, grid, backbone, device, engine) or per accuracy setting."""
+    out = {}
+    for r in rows:
+        if r.get("kind") != kind:
+            continue
+        if kind == "scaling":
+            key = (r["order"], r["grid"], r.get("backbone"), r.get("device"), r["engine"])
+        else:
+            key = (r["problem"], r["grid"], r.get("backbone"), r["noise"], r["seed"], r.get("device"), r["engine"])
+        out[key] = r
+    return out
+
+
+# ---------------------------------------------------------------- losses
+
+
+def find_losses(rows: list[dict[str, Any]]) -> list[str]:
+    """Plain sentences for every comparison mollifier does not win against autodiff.
+
+    Compared: time and memory per step at derivative order >= 2 and grid >= 64, and
+    accuracy (Pearson and relative L2) at noise >= 1 % on 4th-order problems. Also listed:
+    accuracy rows where a derivative-free baseline beats the mollifier.
+    """
+    out = []
+    scaling = _index(rows, "scaling")
+    for (order, grid, backbone, device, engine), mol in sorted(scaling.items(), key=lambda kv: str(kv[0])):
+        if engine != "mollifier" or order < 2 or grid < 64:
+            continue
+        auto = scaling.get((order, grid, backbone, device, "autodiff"))
+        where = f"order {order}, grid {grid}^2 ({backbone}, {device})"
+        if auto is None:
+            continue
+        if not _ok(mol):
+            out.append(f"Scaling, {where}: mollifier did not run ({mol['status']}); autodiff: {auto['status']}.")
+            continue
+        if not _ok(auto):
+            continue
+        for label, field, unit in (("time per step", "step_seconds", "s"), ("peak memory", "peak_memory_bytes", "B")):
+            m, a = mol.get(field), auto.get(field)
+            if m is not None and a is not None and m >= a:
+                fmt = (lambda v: f"{v:.4g} s") if unit == "s" else (lambda v: f"{v / MIB:.1f} MiB")
+                out.append(f"Scaling, {where}: mollifier {label} {fmt(m)} is not below autodiff's {fmt(a)}.")
+    accuracy = _index(rows, "accuracy")
+    for key, mol in sorted(accuracy.items(), key=lambda kv: str(kv[0])):
+        problem, grid, backbone, noise, seed, device, engine = key
+        if engine != "mollifier" or noise is None or noise < 0.01:
+            continue
+        where = f"{problem} {_grid(grid)}, {backbone}, noise {noise:g}, seed {seed}"
+        if _ok(mol):
+            for name, base in (mol.get("baselines") or {}).items():
+                if base.get("pearson", -math.inf) > mol["parameter_pearson"]:
+                    out.append(f"Accuracy, {where}: the derivative-free baseline {name} (Pearson {base['pearson']:.3f}) "
+                               f"beats mollifier (Pearson {mol['parameter_pearson']:.3f}).")
+        if mol.get("order", 0) < 4:
+            continue
+        auto = accuracy.get((*key[:-1], "autodiff"))
+        if auto is None:
+            continue
+        if not _ok(mol):
+            out.append(f"Accuracy, {where}: mollifier did not finish ({mol['status']}); autodiff: {auto['status']}.")
+        elif _ok(auto):
+            if mol["parameter_pearson"] < auto["parameter_pearson"]:
+                out.append(f"Accuracy, {where}: mollifier Pearson {mol['parameter_pearson']:.3f} < autodiff "
+                           f"{auto['parameter_pearson']:.3f}.")
+            if mol["parameter_relative_l2"] > auto["parameter_relative_l2"]:
+                out.append(f"Accuracy, {where}: mollifier rel. L2 {mol['parameter_relative_l2']:.3f} > autodiff "
+                           f"{auto['parameter_relative_l2']:.3f}.")
+    return out
+
+
+# ---------------------------------------------------------------- tables
+
+
+def _cell(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "-"
+    if not _ok(row):
+        return f"**{row['status']}**"
+    return f"{_num(row.get('step_seconds'), '.3g')} s / {_mib(row.get('peak_memory_bytes'))} MiB"
+
+
+def scaling_tables(rows: list[dict[str, Any]]) -> list[str]:
+    """One table per (order, backbone, device): per grid, each engine's time / memory and the ratios."""
+    index = _index(rows, "scaling")
+    engines = _engines(r for r in rows if r.get("kind") == "scaling")
+    lines: list[str] = []
+    for order, backbone, device in sorted({(k[0], k[2], k[3]) for k in index}, key=str):
+        pde = next(r["pde"] for r in rows if r.get("kind") == "scaling" and r["order"] == order)
+        lines += ["", f"### Order {order} ({pde}), {backbone}, {device}", ""]
+        header = ["grid", *[f"{e} (s / MiB)" for e in engines], "autodiff ÷ mollifier time", "autodiff ÷ mollifier memory"]
+        body = []
+        for grid in sorted({k[1] for k in index if k[0] == order and k[2] == backbone and k[3] == device}):
+            got = {e: index.get((order, grid, backbone, device, e)) for e in engines}
+            mol, auto = got.get("mollifier"), got.get("autodiff")
+            both = _ok(mol) and _ok(auto)
+            body.append([f"{grid}^2", *[_cell(got[e]) for e in engines],
+                         _ratio(auto["step_seconds"], mol["step_seconds"]) if both else "-",
+                         _ratio(auto["peak_memory_bytes"], mol["peak_memory_bytes"]) if both else "-"])
+        lines += _table(header, body)
+    return lines
+
+
+def accuracy_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Every accuracy row, with each setting's derivative-free baselines beside it."""
+    acc = [r for r in rows if r.get("kind") == "accuracy"]
+    if not acc:
+        return ["No accuracy rows."]
+    header = ["problem", "grid", "backbone", "noise", "seed", "engine", "status", "Pearson", "rel. L2",
+              "train [s]", "step [s]", "steps", "peak [MiB]"]
+    body = []
+    rank = {e: i for i, e in enumerate(_engines(acc))}
+    settings = sorted({(r["problem"], r["grid"], r["backbone"], r["noise"], r["seed"]) for r in acc}, key=str)
+    for setting in settings:
+        group = sorted((r for r in acc if (r["problem"], r["grid"], r["backbone"], r["noise"], r["seed"]) == setting),
+                       key=lambda r: rank[r["engine"]])
+        lead = [setting[0], _grid(setting[1]), setting[2], f"{setting[3]:g}", str(setting[4])]
+        for r in group:
+            status = r["status"] if _ok(r) else f"**{r['status']}**"
+            body.append([*lead, r["engine"], status, _num(r.get("parameter_pearson")), _num(r.get("parameter_relative_l2")),
+                         _num(r.get("train_seconds"), ".1f"), _num(r.get("step_seconds"), ".3g"), _num(r.get("steps"), "d"),
+                         _mib(r.get("peak_memory_bytes"))])
+        baselines = next((r["baselines"] for r in group if r.get("baselines")), {})
+        for name, scores in baselines.items():
+            body.append([*lead, f"baseline: {name} (no derivatives)", "-", _num(scores.get("pearson")),
+                         _num(scores.get("relative_l2")), "-", "-", "-", "-"])
+    return _table(header, body)
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _plots(rows: list[dict[str, Any]], folder: Path, prefix: str) -> list[tuple[str, str]]:
+    """Write the PNGs; returns ``(caption, file name)`` pairs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    scaling = [r for r in rows if r.get("kind") == "scaling" and _ok(r)]
+    engines = _engines(scaling) if scaling else []
+    colour = {e: f"C{i}" for i, e in enumerate(_engines(rows))}
+
+    def finish(fig: Any, axes: Any, name: str, xticks: list[int] | None = None) -> None:
+        for ax in axes:
+            if xticks:
+                ax.set_xscale("log", base=2)
+                ax.set_xticks(xticks, [str(x) for x in xticks])
+                ax.minorticks_off()
+        handles = {h.get_label(): h for ax in axes for h in ax.get_lines() if not h.get_label().startswith("_")}
+        fig.legend(list(handles.values()), list(handles), loc="outside right center", fontsize=7, frameon=False)
+        fig.savefig(folder / name, dpi=80)
+        plt.close(fig)
+    orders = sorted({r["order"] for r in scaling})
+    for field, label, scale in (("step_seconds", "time per step [s]", 1.0), ("peak_memory_bytes", "peak memory [MiB]", MIB)):
+        if not orders:
+            break
+        fig, axes = plt.subplots(1, len(orders), figsize=(2.4 * len(orders) + 1.4, 2.6), squeeze=False, sharey=True,
+                                 layout="constrained")
+        for ax, order in zip(axes[0], orders):
+            for engine in engines:
+                pts = sorted((r["grid"], r[field] / scale) for r in scaling if r["order"] == order and r["engine"] == engine and r.get(field))
+                if pts:
+                    ax.loglog(*zip(*pts), "o-", label=engine, ms=3, color=colour[engine])
+            ax.set_title(f"order {order}", fontsize=9)
+            ax.set_xlabel("grid (samples per axis)", fontsize=8)
+            ax.tick_params(labelsize=7)
+        axes[0][0].set_ylabel(label, fontsize=8)
+        name = f"{prefix}{'time' if scale == 1.0 else 'memory'}_vs_grid.png"
+        finish(fig, axes[0], name, sorted({r["grid"] for r in scaling}))
+        made.append((f"{label} vs grid size, per derivative order (log-log)", name))
+    grids = sorted({r["grid"] for r in scaling})
+    if grids:
+        fig, axes = plt.subplots(1, len(grids), figsize=(2.4 * len(grids) + 1.4, 2.6), squeeze=False, sharey=True,
+                                 layout="constrained")
+        for ax, grid in zip(axes[0], grids):
+            for engine in engines:
+                pts = sorted((r["order"], r["step_seconds"]) for r in scaling if r["grid"] == grid and r["engine"] == engine)
+                if pts:
+                    ax.semilogy(*zip(*pts), "o-", label=engine, ms=3, color=colour[engine])
+            ax.set_title(f"grid {grid}^2", fontsize=9)
+            ax.set_xlabel("derivative order", fontsize=8)
+            ax.set_xticks(sorted({r["order"] for r in scaling}))
+            ax.tick_params(labelsize=7)
+        axes[0][0].set_ylabel("time per step [s]", fontsize=8)
+        finish(fig, axes[0], f"{prefix}time_vs_order.png")
+        made.append(("time per step vs derivative order, per grid", f"{prefix}time_vs_order.png"))
+    acc = [r for r in rows if r.get("kind") == "accuracy" and _ok(r)]
+    if acc:
+        fig, axes = plt.subplots(1, 2, figsize=(8, 2.8), layout="constrained")
+        combos = sorted({(r["problem"], r["backbone"], r["engine"]) for r in acc})
+        for (problem, backbone, engine) in combos:
+            sel = [r for r in acc if (r["problem"], r["backbone"], r["engine"]) == (problem, backbone, engine)]
+            for ax, field in zip(axes, ("parameter_pearson", "parameter_relative_l2")):
+                pts = _mean_by_noise((r["noise"], r[field]) for r in sel)
+                style = dict(color=colour[engine]) if len({c[:2] for c in combos}) == 1 else {}
+                ax.plot(*zip(*pts), "o-", ms=3, label=f"{problem}/{backbone}/{engine}", **style)
+        for problem in sorted({r["problem"] for r in acc}):
+            sel = [r for r in acc if r["problem"] == problem]
+            for name in sorted({n for r in sel for n in (r.get("baselines") or {})}):
+                for ax, field in zip(axes, ("pearson", "relative_l2")):
+                    pts = _mean_by_noise((r["noise"], r["baselines"][name][field]) for r in sel if name in (r.get("baselines") or {}))
+                    ax.plot(*zip(*pts), "k--", lw=1, label=f"{problem}/baseline {name}")
+        for ax, label in zip(axes, ("Pearson (higher is better)", "relative L2 (lower is better)")):
+            ax.set_xlabel("noise", fontsize=8)
+            ax.set_ylabel(label, fontsize=8)
+            ax.tick_params(labelsize=7)
+        finish(fig, axes, f"{prefix}accuracy_vs_noise.png")
+        made.append(("recovered-parameter accuracy vs noise (mean over seeds); dashed: derivative-free baseline",
+                     f"{prefix}accuracy_vs_noise.png"))
+    return made
+
+
+def _mean_by_noise(pairs: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    groups: dict[float, list[float]] = {}
+    for noise, value in pairs:
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            groups.setdefault(noise, []).append(value)
+    return [(n, sum(v) / len(v)) for n, v in sorted(groups.items())]
+
+
+# ---------------------------------------------------------------- document
+
+
+def _setup(rows: list[dict[str, Any]], report_command: str | None) -> list[str]:
+    machines = {tuple(sorted((r.get("machine") or {}).items())) for r in rows if r.get("machine")}
+    commands = sorted({r["command"] for r in rows if r.get("command")})
+    lines = ["## Setup", ""]
+    for machine in machines:
+        m = dict(machine)
+        lines.append(f"- Machine: {m.get('device_name')} ({m.get('device')}); CPU {m.get('cpu')}, {m.get('cpu_count')} cores, "
+                     f"{m.get('platform')}; OMP_NUM_THREADS={m.get('omp_num_threads')}; mollifier {m.get('mollifier')}, "
+                     f"torch {m.get('torch')}, Python {m.get('python')}.")
+    if not machines:
+        lines.append("- Machine: not recorded in the results.")
+    lines += ["", "Commands:", "", "```sh", *commands, *([report_command] if report_command else []), "```"]
+    methods = sorted({r["peak_memory_method"] for r in rows if r.get("peak_memory_method")})
+    lines += ["", "Time per step is the median of the timed steps after one warm-up step. Peak memory is the "
+              f"extra memory one step needs ({', '.join(methods) or 'as recorded'}: torch's own allocations, "
+              "not the process RSS). Each row ran in its own process under a per-row time limit; rows that "
+              "did not finish are shown with their status (timeout, out of memory, error, skipped), not dropped."]
+    if not any(str((r.get("machine") or {}).get("device", r.get("device", "cpu"))).startswith("cuda") for r in rows):
+        lines += ["", "**GPU numbers are not yet recorded**: every row here ran on a CPU."]
+    return lines
+
+
+def render_report(rows: list[dict[str, Any]], out_dir: str | os.PathLike[str], *, title: str = "Benchmarks",
+                  note: str | None = None, report_command: str | None = None, plots: bool = True) -> str:
+    """The Markdown text; plots are written to ``out_dir/figures`` (skipped without matplotlib)."""
+    lines = [f"# {title}", ""]
+    if note:
+        lines += [note, ""]
+    lines += _setup(rows, report_command)
+    losses = find_losses(rows)
+    lines += ["", "## Where mollifier does not win", "",
+              "Checked: time and peak memory per step at derivative order >= 2 and grid >= 64^2; accuracy "
+              "(Pearson, relative L2) at noise >= 1 % on the 4th-order problem; and accuracy against the "
+              "derivative-free baselines.", ""]
+    lines += [f"- {text}" for text in losses] or ["- None in these results."]
+    lines += ["", "## Scaling: one training step", "",
+              "Manufactured residual of order 1/2/4/6 (gradient, Laplacian, biharmonic, triharmonic), "
+              "4x128 tanh MLP; a cell is `time per step / peak memory`."]
+    lines += scaling_tables(rows)
+    lines += ["", "## Accuracy: recovering the hidden parameter", ""]
+    settings = sorted({(r["problem"], json.dumps(r.get("problem_options") or {}, sort_keys=True),
+                        json.dumps(r.get("training") or {}, sort_keys=True)) for r in rows if r.get("kind") == "accuracy"})
+    for problem, options, training in settings:
+        budget = "equal wall-clock (`time_budget`)" if "time_budget" in json.loads(training) else "equal Adam steps, not equal wall-clock"
+        lines.append(f"- {problem}: problem options {options}; training overrides {training} (the same for every "
+                     f"engine: {budget}), otherwise the problem's training defaults; `direct` rows are network-free.")
+    lines += [""] if settings else []
+    lines += accuracy_table(rows)
+    lines += ["", "## Figures", ""]
+    if not plots:
+        lines.append("Plots were not requested.")
+    else:
+        try:
+            made = _plots(rows, Path(out_dir) / "figures", "bench_")
+        except ImportError:
+            made = None
+            lines.append("matplotlib is not installed, so this report has no plots (`pip install mollifier[plot]`).")
+        for caption, name in made or []:
+            lines += [f"![{caption}](figures/{name})", "", f"*{caption}*", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(results: str | os.PathLike[str], out_dir: str | os.PathLike[str], **options: Any) -> Path:
+    """Read ``results`` (JSONL) and write ``out_dir/benchmarks.md`` (+ ``figures/``)."""
+    if not Path(results).exists():
+        raise FileNotFoundError(f"no results file at {results}")
+    rows = read_rows(results)
+    if not rows:
+        raise ValueError(f"{results} holds no result rows")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "benchmarks.md"
+    path.write_text(render_report(rows, out, **options))
+    return path
+
+
+def _grid(grid: object) -> str:
+    """``64^2``, or ``default`` for rows run at the problem's default grid."""
+    return "default" if grid is None else f"{grid}^2"
