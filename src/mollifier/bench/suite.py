@@ -83,7 +83,7 @@ PRESETS: dict[str, Preset] = {
         scaling=((1, (32, 64, 128)), (2, (32, 64, 128)), (4, (32, 64, 128)), (6, (32, 64))),
         scaling_engines=_ALL_ENGINES,
         accuracy={"chromatin": {}},
-        accuracy_engines=("mollifier", "autodiff", "fd", "direct"),
+        accuracy_engines=("mollifier", "autodiff", "fd", "direct", "direct-savgol", "direct-gaussian"),
         backbones=("mlp",),
         noises=(0.01, 0.05, 0.1),
         seeds=(0,),
@@ -96,7 +96,7 @@ PRESETS: dict[str, Preset] = {
         scaling=tuple((order, (32, 64, 128, 256, 512)) for order in (1, 2, 4, 6)),
         scaling_engines=_ALL_ENGINES,
         accuracy={"langevin": {}, "heat": {}, "chromatin": {}},
-        accuracy_engines=("mollifier", "autodiff", "fd", "direct"),
+        accuracy_engines=("mollifier", "autodiff", "fd", "direct", "direct-savgol", "direct-gaussian", "direct-spline"),
         backbones=("mlp", "piratenet", "pinnsformer"),
         noises=(0.0, 0.01, 0.05, 0.1),
         seeds=(0, 1, 2),
@@ -130,7 +130,7 @@ def preset_specs(name: str, device: str = "cpu", memory_limit_gib: float | None 
             for noise in p.noises:
                 for seed in p.seeds:
                     for engine in p.accuracy_engines:
-                        if engine == "direct" and backbone != p.backbones[0]:
+                        if engine.startswith("direct") and backbone != p.backbones[0]:
                             continue  # network-free rows have no backbone: one per problem
                         specs.append({"kind": "accuracy", "pde": None, "problem": problem, "engine": engine,
                                       "backbone": backbone, "grid": options.get("grid"), "noise": noise, "seed": seed,

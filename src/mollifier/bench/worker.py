@@ -68,11 +68,13 @@ def _accuracy(spec: dict[str, Any]) -> dict[str, Any]:
     from ..problems.benchmarks import TRAINING_DEFAULTS, make_problem
 
     problem = make_problem(spec["problem"], grid=spec["grid"], noise=spec["noise"], seed=spec["seed"], **spec.get("problem_options", {}))
-    if spec["engine"] == "direct":  # network-free: smooth the data, apply the formula
+    if spec["engine"].startswith("direct"):  # network-free: smooth the data, apply the formula
         from ..inverse.training import score_baselines
         from ..network_free import estimate_parameter
 
-        estimate = estimate_parameter(problem, spec.get("smoother", "mollifier")).metrics
+        # "direct" uses the mollifier smoother; "direct-savgol" etc. a classical one.
+        smoother = spec["engine"].partition("-")[2] or "mollifier"
+        estimate = estimate_parameter(problem, smoother).metrics
         return {"status": "ok", "error": None, "parameter": estimate["parameter"], "recovery": "network-free",
                 "parameter_pearson": estimate["parameter_pearson"],
                 "parameter_relative_l2": estimate["parameter_relative_l2"],
