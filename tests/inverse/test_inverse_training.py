@@ -144,3 +144,11 @@ def test_early_stopping():
     problem = make_problem("langevin", grid=32, noise=0.0, seed=0)
     result = train(problem, TrainConfig(steps=5000, lr=1e-9, lr_final=1e-9, patience=5, log_every=0))
     assert len(result.history) < 50
+
+
+def test_resuming_a_finished_run_does_not_repeat_lbfgs(tmp_path):
+    problem = make_problem("langevin", grid=32, noise=0.0, seed=0)
+    config = TrainConfig(steps=3, lbfgs_steps=4, log_every=0)
+    first = train(problem, config, tmp_path)
+    again = train(problem, config, tmp_path, resume=True)
+    assert len(again.history) == len(first.history) > 3

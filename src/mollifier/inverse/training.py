@@ -278,13 +278,14 @@ def train(
     gamma = (config.lr_final / config.lr) ** (1.0 / max(config.steps, 1))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
     history: list[dict[str, float]] = []
-    start_step, elapsed, peak_memory = 0, 0.0, None
+    start_step, elapsed, peak_memory, lbfgs_done = 0, 0.0, None, False
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         history = checkpoint["history"]
         start_step, elapsed, peak_memory = checkpoint["step"], checkpoint["elapsed"], checkpoint["peak_memory"]
+        lbfgs_done = bool(checkpoint.get("lbfgs_done", False))
     if out is not None:
         write_json(out / "config.json", record)
 
@@ -301,6 +302,7 @@ def train(
                 "step": step,
                 "elapsed": elapsed,
                 "peak_memory": peak_memory,
+                "lbfgs_done": lbfgs_done,
                 "config": record,
             },
         )
@@ -360,14 +362,12 @@ def train(
                         if log is not None:
                             log(f"early stop at step {step}: no 0.1 % improvement in {config.patience} steps")
                         break
-        adam_steps = step
-        if config.lbfgs_steps and (checkpoint is None or checkpoint.get("lbfgs_done") is not True):
+        if config.lbfgs_steps and not lbfgs_done:
             elapsed += _lbfgs(model, objective, config, step, history)
+            lbfgs_done = True
         save_checkpoint(step)
     except KeyboardInterrupt:
         save_checkpoint(step)
-        if bar is not None:
-            bar.close()
         raise
     finally:
         if bar is not None:
@@ -377,7 +377,7 @@ def train(
         _, parts, d, p = objective(step)
     recovered = _recovered(problem, d, p, objective.known)
     scores = _score(problem, recovered)
-    metrics = _metrics(problem, config, scores, headline, parts, elapsed, max(adam_steps - start_step, 1) if history else 1, peak_memory, step)
+    metrics = _metrics(problem, config, scores, headline, parts, elapsed, peak_memory, step)
     metrics["step_seconds"] = elapsed / max(len(history), 1)
     arrays = _arrays(problem, d, recovered)
     if out is not None:
@@ -415,7 +415,7 @@ def _headline_error(scores: dict, mode: str, name: str) -> float:
     return float(scores.get(mode, {}).get(name, {}).get("relative_l2", float("nan")))
 
 
-def _metrics(problem, config, scores, headline, parts, elapsed, steps_run, peak_memory, step) -> dict[str, Any]:
+def _metrics(problem, config, scores, headline, parts, elapsed, peak_memory, step) -> dict[str, Any]:
     main = scores.get(headline, {}).get(problem.parameter, {})
     return {
         "problem": problem.name,
