@@ -1,0 +1,126 @@
+"""Tests for mollifier.imaging.localizations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mollifier.imaging import ImagingError, density_map, detect_coordinate_columns, read_localizations, write_csv
+
+
+@pytest.mark.parametrize(
+    "header, unit",
+    [
+        (['"id"', '"frame"', '"x [nm]"', '"y [nm]"', '"uncertainty [nm]"'], "nm"),
+        (["frame", "x_nm", "y_nm"], "nm"),
+        (["x (nm)", "y (nm)", "photons"], "nm"),
+        (["xnm", "ynm"], "nm"),
+        (["X", "Y", "Z"], None),
+        (["x [um]", "y [µm]"], "um"),
+        (["position_x", "position_y"], None),
+    ],
+)
+def test_detect_columns(header, unit):
+    (ix, ux), (iy, uy) = detect_coordinate_columns(header)
+    assert header[ix].strip('"').lower().replace("position_", "").startswith("x")
+    assert header[iy].strip('"').lower().replace("position_", "").startswith("y")
+    if unit == "um":
+        assert ux in ("um", "µm") and uy in ("um", "µm")
+    else:
+        assert ux == unit and uy == unit
+
+
+def test_detect_prefers_nm_over_px():
+    (ix, ux), _ = detect_coordinate_columns(["x [px]", "x [nm]", "y [nm]"])
+    assert ix == 1 and ux == "nm"
+
+
+def test_unknown_columns_error_lists_columns():
+    with pytest.raises(ImagingError, match=r"columns found.*'foo'.*x_col"):
+        detect_coordinate_columns(["foo", "bar", "x_uncertainty"])
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_read_styles_and_units(tmp_path):
+    p = _write(tmp_path / "a.csv", '"id","frame","x [nm]","y [nm]"\n1,1,10.5,20\n2,1,30,40\n')
+    t = read_localizations(p)
+    np.testing.assert_allclose(t.points, [[10.5, 20], [30, 40]])
+    assert t.frame.tolist() == [1, 1]
+    p = _write(tmp_path / "b.tsv", "x (um)\ty (um)\n1\t2\n")
+    np.testing.assert_allclose(read_localizations(p).points, [[1000, 2000]])
+    p = _write(tmp_path / "c.txt", "# comment\nx y\n1 2\n3 4\n")
+    t = read_localizations(p)
+    assert any("assumed nm" in n for n in t.notes)
+    t = read_localizations(p, unit="px", pixel_size_nm=100)
+    np.testing.assert_allclose(t.points, [[100, 200], [300, 400]])
+    p = _write(tmp_path / "d.csv", "a;b;c\n1;2;3\n")
+    t = read_localizations(p, x_col="b", y_col="C")
+    np.testing.assert_allclose(t.points, [[2, 3]])
+
+
+def test_read_errors(tmp_path):
+    with pytest.raises(ImagingError, match="not found"):
+        read_localizations(tmp_path / "missing.csv")
+    p = _write(tmp_path / "u.csv", "alpha,beta\n1,2\n")
+    with pytest.raises(ImagingError, match=r"\['alpha', 'beta'\]"):
+        read_localizations(p)
+    with pytest.raises(ImagingError, match="x_col='gamma'"):
+        read_localizations(p, x_col="gamma", y_col="beta")
+    p = _write(tmp_path / "px.csv", "x [px],y [px]\n1,2\n")
+    with pytest.raises(ImagingError, match="pixel_size_nm"):
+        read_localizations(p)
+    p = _write(tmp_path / "bad.csv", "x_nm,y_nm\n1,abc\n")
+    with pytest.raises(ImagingError, match="bad.csv"):
+        read_localizations(p)
+    p = _write(tmp_path / "empty.csv", "x_nm,y_nm\n")
+    with pytest.raises(ImagingError, match="no rows"):
+        read_localizations(p)
+
+
+def test_write_csv_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    table = {"x_nm": rng.random(50) * 1e4, "y_nm": rng.random(50) * 1e4, "frame": np.arange(50), "uncertainty_nm": np.full(50, 12.0)}
+    p = write_csv(tmp_path / "ts.csv", table)
+    assert p.read_text().splitlines()[0] == '"id","frame","x [nm]","y [nm]","uncertainty [nm]"'
+    t = read_localizations(p)
+    np.testing.assert_allclose(t.x_nm, table["x_nm"], atol=1e-3)
+    np.testing.assert_allclose(t.uncertainty_nm, 12.0)
+
+
+def test_density_map_conserves_counts():
+    rng = np.random.default_rng(1)
+    pts = rng.normal(5000, 800, size=(10_000, 2))
+    img, ext = density_map(pts, 50.0, return_extent=True)
+    assert img.sum() == pts.shape[0]
+    assert ext[0] == pts[:, 0].min() and ext[1] > pts[:, 0].max()
+    blurred = density_map(pts, 50.0, blur_nm=15.0)
+    assert blurred.shape == img.shape
+    assert abs(blurred.sum() - pts.shape[0]) < 1e-6 * pts.shape[0]
+    # explicit extent: points outside are dropped, orientation is [iy, ix]
+    img = density_map(np.array([[10.0, 90.0], [500.0, 0.0]]), 10.0, extent=(0, 100, 0, 100))
+    assert img.shape == (10, 10) and img.sum() == 1 and img[9, 1] == 1
+
+
+def test_density_map_voronoi():
+    rng = np.random.default_rng(2)
+    # denser on the right half
+    left = rng.random((1000, 2)) * [500, 1000]
+    right = rng.random((3000, 2)) * [500, 1000] + [500, 0]
+    img = density_map(np.vstack([left, right]), 50.0, extent=(0, 1000, 0, 1000), method="voronoi")
+    inner = img[4:16]
+    assert inner[:, 12:18].mean() > 2 * inner[:, 2:8].mean()
+    # localisations per pixel: about 3000 / 200 pixels on the right
+    assert 8 < np.median(inner[:, 12:18]) < 25
+    with pytest.raises(ImagingError, match="method"):
+        density_map(left, 50.0, method="kde")
+
+
+def test_density_map_bad_args():
+    with pytest.raises(ImagingError, match="pixel_size_nm"):
+        density_map(np.zeros((3, 2)), 0.0)
+    with pytest.raises(ImagingError, match="points_nm"):
+        density_map(np.zeros((3, 3)), 10.0)
