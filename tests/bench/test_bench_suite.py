@@ -145,3 +145,17 @@ def test_bad_preset_values_are_rejected_by_the_parser(argv, message, capsys):
     with pytest.raises(SystemExit):
         main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_accuracy_rows_store_parameter_maps_and_the_report_draws_them(tmp_path):
+    pytest.importorskip("matplotlib")
+    specs = [{"kind": "accuracy", "pde": None, "problem": "chromatin", "engine": "direct", "backbone": "mlp",
+              "grid": 32, "noise": 0.05, "seed": 0, "order": 4, "device": "cpu", "problem_options": {},
+              "training": {}, "time_limit": 120.0}]
+    results = tmp_path / "r.jsonl"
+    (row,) = run_sweep(specs, results)
+    assert row["status"] == "ok" and "arrays_path" not in row
+    assert (tmp_path / row["arrays"]).exists()
+    out = write_report(results, tmp_path / "report")
+    assert "parameter maps" in out.read_text()
+    assert (tmp_path / "report" / "figures" / "bench_parameter_maps_chromatin.png").exists()

@@ -198,6 +198,40 @@ def accuracy_table(rows: list[dict[str, Any]]) -> list[str]:
 # ---------------------------------------------------------------- plots
 
 
+def _parameter_maps(rows: list[dict[str, Any]], folder: Path, name: str) -> list[tuple[str, str]]:
+    """True vs recovered 2-D parameter maps, one panel per engine, at one noise level per problem."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    made = []
+    with_maps = [r for r in rows if r.get("kind") == "accuracy" and _ok(r) and r.get("arrays") and Path(r["arrays"]).exists()]
+    for problem in sorted({r["problem"] for r in with_maps}):
+        sel = [r for r in with_maps if r["problem"] == problem]
+        noises = sorted({r["noise"] for r in sel})
+        noise = noises[len(noises) // 2]
+        sel = [r for r in sel if r["noise"] == noise]
+        maps = [(r["engine"], np.load(r["arrays"])) for r in sel]
+        maps = [(e, m) for e, m in maps if m["truth"].ndim == 2]
+        if not maps:
+            continue
+        truth = maps[0][1]["truth"]
+        lo, hi = np.nanpercentile(truth, [1, 99])
+        fig, axes = plt.subplots(1, len(maps) + 1, figsize=(2.6 * (len(maps) + 1), 2.8), layout="constrained")
+        panels = [("true", truth)] + [
+            (f"{e} ({r['parameter_pearson']:.3f})", m["estimate"]) for (e, m), r in zip(maps, sel)
+        ]
+        for ax, (title, img) in zip(axes, panels):
+            ax.imshow(np.asarray(img).T, origin="lower", cmap="magma", vmin=lo, vmax=hi)
+            ax.set_title(title, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        file = f"{name}_{problem}.png"
+        fig.savefig(folder / file, dpi=70)
+        plt.close(fig)
+        made.append((f"{problem}: true and recovered parameter maps at noise {noise:g} (Pearson in brackets)", file))
+    return made
+
+
 def _plots(rows: list[dict[str, Any]], folder: Path, prefix: str) -> list[tuple[str, str]]:
     """Write the PNGs; returns ``(caption, file name)`` pairs."""
     import matplotlib
@@ -278,6 +312,7 @@ def _plots(rows: list[dict[str, Any]], folder: Path, prefix: str) -> list[tuple[
         finish(fig, axes, f"{prefix}accuracy_vs_noise.png")
         made.append(("recovered-parameter accuracy vs noise (mean over seeds); dashed: derivative-free baseline",
                      f"{prefix}accuracy_vs_noise.png"))
+    made += _parameter_maps(rows, folder, f"{prefix}parameter_maps")
     return made
 
 
@@ -362,6 +397,9 @@ def write_report(results: str | os.PathLike[str], out_dir: str | os.PathLike[str
     rows = read_rows(results)
     if not rows:
         raise ValueError(f"{results} holds no result rows")
+    for row in rows:  # parameter maps are stored beside the results file
+        if row.get("arrays"):
+            row["arrays"] = str(Path(results).parent / row["arrays"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "benchmarks.md"

@@ -289,8 +289,13 @@ def run_sweep(
             result: dict[str, Any] = {"status": f"skipped ({prior[1]} at smaller grid)",
                                       "error": f"{prior[1]} at grid {prior[0]}"}
         else:
+            if spec.get("kind") == "accuracy":  # recovered and true parameter maps, for the report
+                name = "-".join(str(v) for v in key if v is not None).replace("/", "_")
+                spec = {**spec, "arrays": f"{path.stem}-arrays/{name}.npz",
+                        "arrays_path": str(path.parent / f"{path.stem}-arrays" / f"{name}.npz")}
             result = run_row({**spec, "time_limit": limit}, limit)
-        row = {**{k: spec.get(k) for k in KEY_FIELDS}, **{k: v for k, v in spec.items() if k not in KEY_FIELDS},
+        row = {**{k: spec.get(k) for k in KEY_FIELDS},
+               **{k: v for k, v in spec.items() if k not in KEY_FIELDS and k != "arrays_path"},
                "time_limit": limit, **result, **(meta or {}), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         _append(path, row)
         done.add(key)

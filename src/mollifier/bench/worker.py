@@ -74,7 +74,9 @@ def _accuracy(spec: dict[str, Any]) -> dict[str, Any]:
 
         # "direct" uses the mollifier smoother; "direct-savgol" etc. a classical one.
         smoother = spec["engine"].partition("-")[2] or "mollifier"
-        estimate = estimate_parameter(problem, smoother).metrics
+        outcome = estimate_parameter(problem, smoother)
+        _save_maps(spec, problem, outcome.estimates[problem.parameter])
+        estimate = outcome.metrics
         return {"status": "ok", "error": None, "parameter": estimate["parameter"], "recovery": "network-free",
                 "parameter_pearson": estimate["parameter_pearson"],
                 "parameter_relative_l2": estimate["parameter_relative_l2"],
@@ -83,10 +85,25 @@ def _accuracy(spec: dict[str, Any]) -> dict[str, Any]:
     options = {**TRAINING_DEFAULTS.get(spec["problem"], {}), **spec.get("training", {})}
     options.update(engine=spec["engine"], backbone=spec["backbone"], seed=spec["seed"], device=spec.get("device", "cpu"),
                    log_every=0, checkpoint_every=0, progress=False)
-    metrics = train(problem, TrainConfig.from_dict(options)).metrics
+    result = train(problem, TrainConfig.from_dict(options))
+    metrics = result.metrics
+    _save_maps(spec, problem, result.arrays.get(f"{metrics['recovery']}_{problem.parameter}"))
     keep = ("parameter", "recovery", "parameter_pearson", "parameter_relative_l2", "train_seconds", "step_seconds",
             "steps", "peak_memory_bytes", "baselines")
     return {"status": "ok", "error": None, **{k: metrics.get(k) for k in keep}}
+
+
+def _save_maps(spec: dict[str, Any], problem: Any, estimate: Any) -> None:
+    """Write the true and recovered parameter maps where the spec asks for them."""
+    target = spec.get("arrays_path")
+    truth = problem.truth.get(problem.parameter)
+    if not target or estimate is None or truth is None:
+        return
+    import numpy as np
+
+    from ..inverse.storage import write_npz
+
+    write_npz(target, {"truth": np.asarray(truth), "estimate": np.asarray(estimate)})
 
 
 def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
