@@ -74,14 +74,14 @@ def _accuracy(spec: dict[str, Any]) -> dict[str, Any]:
 
         # "direct" uses the mollifier smoother; "direct-savgol" etc. a classical one.
         smoother = spec["engine"].partition("-")[2] or "mollifier"
-        outcome = estimate_parameter(problem, smoother)
+        outcome = estimate_parameter(problem, smoother, measure_memory=True)
         _save_maps(spec, problem, outcome.estimates[problem.parameter])
         estimate = outcome.metrics
         return {"status": "ok", "error": None, "parameter": estimate["parameter"], "recovery": "network-free",
                 "parameter_pearson": estimate["parameter_pearson"],
                 "parameter_relative_l2": estimate["parameter_relative_l2"],
                 "train_seconds": estimate["train_seconds"], "step_seconds": None, "steps": 0,
-                "peak_memory_bytes": None, "baselines": score_baselines(problem)}
+                "peak_memory_bytes": estimate["peak_memory_bytes"], "baselines": score_baselines(problem)}
     options = {**TRAINING_DEFAULTS.get(spec["problem"], {}), **spec.get("training", {})}
     options.update(engine=spec["engine"], backbone=spec["backbone"], seed=spec["seed"], device=spec.get("device", "cpu"),
                    log_every=0, checkpoint_every=0, progress=False)

@@ -119,7 +119,7 @@ def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) ->
 def execute_network_free(instance: Any, training: dict[str, Any], out: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Network-free estimate (``--engine direct``): write results like a training run."""
     smoother = getattr(args, "smoother", None) or "mollifier"
-    result = estimate_parameter(instance, smoother, training.get("radius"))
+    result = estimate_parameter(instance, smoother, training.get("radius"), measure_memory=True)
     name = instance.parameter
     arrays = {
         "observed": instance.observations.values,
@@ -184,8 +184,9 @@ def summary(metrics: dict[str, Any]) -> str:
         f"relative L2 {metrics['parameter_relative_l2']:.4f}; {metrics['train_seconds']:.1f} s"
         + (
             f", {metrics['step_seconds'] * 1e3:.1f} ms/step, peak memory {metrics['peak_memory_bytes'] / 2**20:.1f} MiB"
-            if metrics.get("peak_memory_bytes")
-            else f" (network-free, {metrics.get('smoother')}, radius {metrics.get('radius_cells', 0):.0f} cells)"
+            if metrics.get("engine") != "direct"
+            else f" (network-free, {metrics.get('smoother')}, radius {metrics.get('radius_cells', 0):.0f} cells, "
+            f"peak memory {(metrics.get('peak_memory_bytes') or 0) / 2**20:.1f} MiB)"
         )
         + "".join(
             f"; baseline {name}: Pearson {b['pearson']:.4f}" for name, b in metrics.get("baselines", {}).items()
