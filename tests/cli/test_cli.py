@@ -91,3 +91,19 @@ def test_help_and_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "mollifier", "--help"], capture_output=True, text=True, check=True)
     for command in ("demo", "run", "bench"):
         assert command in out.stdout
+
+
+def test_demo_runs_the_embedded_default(tmp_path, capsys):
+    assert main(["demo", "--steps", "5", "--out", str(tmp_path), "--json", "--no-figures"]) == 0
+    metrics = _last_json(capsys.readouterr().out)
+    assert metrics["problem"] == "chromatin" and metrics["noise"] == 0.05
+    assert "equilibrium_guess" in metrics["baselines"]
+    assert (tmp_path / "metrics.json").exists()
+
+
+def test_network_free_engine_from_the_cli(tmp_path, capsys):
+    assert main(["run", "heat", "--engine", "direct", "--smoother", "savgol", "--out", str(tmp_path), "--json",
+                 "--no-figures"]) == 0
+    metrics = _last_json(capsys.readouterr().out)
+    assert metrics["engine"] == "direct" and metrics["smoother"] == "savgol"
+    assert metrics["parameter_pearson"] > 0.5 and metrics["peak_memory_bytes"] > 0
