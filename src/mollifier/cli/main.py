@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "run": "mollifier.cli.run",
     "bench": "mollifier.cli.bench",
     "report": "mollifier.cli.report",
+    "chromatin": "mollifier.cli.chromatin",
 }
 
 
