@@ -159,3 +159,11 @@ def test_accuracy_rows_store_parameter_maps_and_the_report_draws_them(tmp_path):
     out = write_report(results, tmp_path / "report")
     assert "parameter maps" in out.read_text()
     assert (tmp_path / "report" / "figures" / "bench_parameter_maps_chromatin.png").exists()
+
+
+def test_kind_filter_runs_only_that_part_of_a_preset(tmp_path, capsys):
+    results = tmp_path / "r.jsonl"
+    # --time-limit 0.001 makes every scaling row time out at once: the filter is what is tested.
+    main(["bench", "--preset", "quick", "--kind", "scaling", "--results", str(results), "--time-limit", "0.001"])
+    rows = read_rows(results)
+    assert rows and {r["kind"] for r in rows} == {"scaling"}

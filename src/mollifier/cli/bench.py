@@ -76,6 +76,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--memory-limit", type=float, default=None, metavar="GIB",
                        help="per-row address-space cap in GiB, so a runaway row fails as 'out of memory' "
                        "instead of waking the OOM killer (0: none; default: 70%% of RAM on CPU, none on CUDA)")
+    sweep.add_argument("--kind", choices=["scaling", "accuracy"], default=None,
+                       help="run only the preset's scaling rows or only its accuracy rows (default: both)")
     sweep.add_argument("--retry-failed", action="store_true",
                        help="also re-run rows recorded as timeout / out of memory / error / skipped")
 
@@ -128,6 +130,8 @@ def _run_preset(args: argparse.Namespace) -> int:
     if args.memory_limit is not None and args.memory_limit < 0:
         raise ValueError(f"--memory-limit must be >= 0 GiB (0: none); got {args.memory_limit}")
     specs = preset_specs(args.preset, device=args.device, memory_limit_gib=args.memory_limit)
+    if args.kind is not None:
+        specs = [spec for spec in specs if spec["kind"] == args.kind]
     meta = {"machine": machine_description(args.device), "command": command_line()}
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     log(f"mollifier bench --preset {args.preset}: {len(specs)} rows -> {results}")
