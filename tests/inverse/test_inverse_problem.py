@@ -139,3 +139,16 @@ def test_observations_from_a_point_list():
         Observations.from_points(grid, [[0.0], [0.55]], [1.0, 2.0])
     with pytest.raises(ValueError, match="same length"):
         Observations.from_points(grid, [[0.0]], [1.0, 2.0])
+
+
+def test_observations_can_be_shared_by_two_problems():
+    values = np.linspace(0, 1, 33)
+    values[4] = np.nan
+    obs = Observations(values)
+    for _ in range(2):
+        problem = InverseProblem(
+            name="t", grid=_grid1d(33), observations=obs, derivatives={"u_x": (1,)}, unknowns=[],
+            residual=lambda d, p, k: d["u_x"],
+        )
+        assert problem.observations.values.shape == (1, 33)
+        assert problem.observations.mask.sum() == 32 and not problem.observations.mask[4]

@@ -112,7 +112,6 @@ class Observations:
                 raise ValueError(f"`values` holds {message}")
             self.notes.append(f"masked {message}")
         self.values = values
-        self._finite = finite
 
     @classmethod
     def from_points(
@@ -156,9 +155,7 @@ class Observations:
         values = self.values
         if values.shape == grid.shape:
             values = values[None]
-            finite = self._finite[None]
-        else:
-            finite = self._finite
+        finite = np.isfinite(values)  # recomputed, so validating again (a reused object) is harmless
         if values.shape[1:] != grid.shape:
             raise ValueError(
                 f"`values` shape {self.values.shape} does not match the grid {grid.shape} "
