@@ -51,7 +51,6 @@ from ..imaging import (
     read_image,
     read_localizations,
 )
-from ..inverse.model import guarded_divide
 from ..inverse.problem import InverseProblem, Observations, UnknownField
 from .baseline import BaselineResult, baseline_from_image, baseline_from_points, heterochromatin_threshold
 
@@ -219,21 +218,13 @@ def build_problem(
         truth: Known ``lambda`` (validation), or None.
         observe: Where the data are observed (default: ``mask``).
     """
-    from ..problems.benchmarks import chromatin_fields
+    from ..problems.benchmarks import chromatin_equations, equilibrium_guess
 
     obs_mask = np.asarray(mask if observe is None else observe, dtype=bool)
     grid = Grid(tuple(phi_d.shape), (0.0, 0.0), (float(spacing), float(spacing)))
-
-    def residual(d, p, k):
-        phi_h, phi_e, lap_mu = chromatin_fields(d, phi_c, phi_max, l)
-        return lap_mu + 2 * (p["lambda"] * phi_e - phi_h)
-
-    def direct(d, k):
-        phi_h, phi_e, lap_mu = chromatin_fields(d, phi_c, phi_max, l)
-        return {"lambda": guarded_divide(phi_h - lap_mu / 2, phi_e, 0.01)}
-
+    residual, direct = chromatin_equations(phi_c, phi_max, l)
     values = np.where(obs_mask & np.isfinite(phi_d), phi_d, 0.0)
-    guess = (phi_c + values) / np.maximum(phi_c - values, 1e-6)
+    guess = equilibrium_guess(values, phi_c)
     return InverseProblem(
         name="chromatin-image",
         grid=grid,

@@ -34,7 +34,7 @@ from ..inverse.model import guarded_divide
 from ..inverse.problem import InverseProblem, Observations, UnknownField, add_relative_noise, random_mask
 from .forward import simulate_chromatin, simulate_heat, simulate_langevin
 
-__all__ = ["PROBLEMS", "TRAINING_DEFAULTS", "chromatin_fields", "make_problem"]
+__all__ = ["PROBLEMS", "TRAINING_DEFAULTS", "chromatin_equations", "chromatin_fields", "equilibrium_guess", "make_problem"]
 
 
 def _observe(clean: np.ndarray, noise: float, density: float, seed: int) -> Observations:
@@ -133,6 +133,26 @@ def chromatin_fields(
     return phi_h, phi_e, lap_mu
 
 
+def chromatin_equations(phi_c: float, phi_max: float, l: float) -> tuple[Callable, Callable]:
+    """The chromatin residual ``lap(mu_d) + 2 (lambda phi_e - phi_h)`` and its direct recovery
+    ``lambda = (phi_h - lap(mu_d) / 2) / phi_e`` (guarded), as ``(residual, direct)``."""
+
+    def residual(d, p, k):
+        phi_h, phi_e, lap_mu = chromatin_fields(d, phi_c, phi_max, l)
+        return lap_mu + 2 * (p["lambda"] * phi_e - phi_h)
+
+    def direct(d, k):
+        phi_h, phi_e, lap_mu = chromatin_fields(d, phi_c, phi_max, l)
+        return {"lambda": guarded_divide(phi_h - lap_mu / 2, phi_e, 0.01)}
+
+    return residual, direct
+
+
+def equilibrium_guess(phi_d: np.ndarray, phi_c: float) -> np.ndarray:
+    """Derivative-free baseline at reaction equilibrium: ``lambda ~ phi_h / phi_e`` from ``phi_d``."""
+    return (phi_c + phi_d) / np.maximum(phi_c - phi_d, 1e-6)
+
+
 def chromatin(
     grid: int = 64,
     noise: float = 0.05,
@@ -163,17 +183,9 @@ def chromatin(
     )
     g = Grid.from_bounds([(0.0, L), (0.0, L)], (grid, grid), periodic=True)
 
-    def residual(d, p, k):
-        phi_h, phi_e, lap_mu = chromatin_fields(d, phi_c, phi_max, l)
-        return lap_mu + 2 * (p["lambda"] * phi_e - phi_h)
-
-    def direct(d, k):
-        phi_h, phi_e, lap_mu = chromatin_fields(d, phi_c, phi_max, l)
-        return {"lambda": guarded_divide(phi_h - lap_mu / 2, phi_e, 0.01)}
-
+    residual, direct = chromatin_equations(phi_c, phi_max, l)
     obs = _observe(data["phi_d"], noise, density, seed)
-    # Derivative-free baseline: reaction equilibrium, lambda ~ phi_h / phi_e, from the data.
-    guess = (phi_c + obs.values) / np.maximum(phi_c - obs.values, 1e-6)
+    guess = equilibrium_guess(obs.values, phi_c)
     return InverseProblem(
         name="chromatin",
         grid=g,
