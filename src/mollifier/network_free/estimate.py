@@ -5,8 +5,8 @@ derivatives the problem's direct-recovery formula needs, and applies it. Smoothe
 
 - ``mollifier``: the library's moment-corrected mollifier derivatives (radius chosen by
   :func:`~mollifier.network_free.radius.auto_radius` unless given);
-- ``savgol``: Savitzky-Golay filters (``scipy.signal.savgol_filter``, cubic... local
-  polynomials of degree ``order + 2``), applied separably;
+- ``savgol``: Savitzky-Golay filters (``scipy.signal.savgol_filter``, local polynomials
+  of degree ``order + 2``), applied separably;
 - ``gaussian``: derivatives of a Gaussian filter (``scipy.ndimage.gaussian_filter`` with
   ``order=``), standard deviation ``radius / 3``;
 - ``spline``: smoothing splines with the smoothing chosen by generalised cross-validation
