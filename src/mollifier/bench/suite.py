@@ -15,6 +15,13 @@ that exceeds it, runs out of memory or fails is written with status ``timeout``,
 a grid, its larger grids are written as ``skipped (... at smaller grid)``. Rows already
 in the results file (same :data:`KEY_FIELDS`) are not run again, so an interrupted sweep
 resumes where it stopped. Each row is appended and fsync'ed as soon as it is done.
+
+Under ``torchrun --nproc_per_node N -m mollifier bench --preset ...`` the rows are spread
+over the N processes (:func:`mollifier.distributed.map_inputs`): all grid sizes of one
+engine/order/problem group go to the same rank, in order, so the skip-after-failure rule
+still holds; every rank appends its rows to the same file (one ``write`` per line on an
+``O_APPEND`` descriptor, so lines do not interleave on a local filesystem) and rank 0
+gets all of them back for the summary. Rows measured in parallel share the machine.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..distributed.batch import map_inputs
+from ..distributed.context import current
 from .step import PDES
 
 __all__ = ["KEY_FIELDS", "PRESETS", "Preset", "machine_description", "preset_specs", "row_key", "run_sweep"]
@@ -211,10 +220,15 @@ def read_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def _append(path: Path, row: dict[str, Any]) -> None:
-    with open(path, "a") as handle:
-        handle.write(json.dumps(row, default=float) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    data = (json.dumps(row, default=float) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, data)  # one write: concurrent ranks' lines do not interleave
+        while written < len(data):  # pragma: no cover - only on a short write (disk full, signal)
+            written += os.write(fd, data[written:])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def run_row(spec: dict[str, Any], time_limit: float) -> dict[str, Any]:
@@ -263,7 +277,9 @@ def run_sweep(
             appended; readers take the last row of a key).
 
     Returns:
-        The rows written by this call.
+        The rows written by this call, in spec order (under torchrun: by every rank). A
+        row whose measurement or write raised comes back with ``recorded: False`` and is
+        not in the file, so the next run measures it again.
     """
     path = Path(results)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -274,15 +290,19 @@ def run_sweep(
         if r.get("status") in FAILED and r.get("grid") is not None:
             g = _group(r)
             failed_at[g] = min(failed_at.get(g, (r["grid"], r["status"])), (r["grid"], r["status"]))
+    ctx = current()
+    if ctx.is_distributed and progress is not None:
+        say, progress = progress, (lambda text: say(f"[rank {ctx.rank}] {text}"))
     specs = list(specs)
-    written = []
-    for i, spec in enumerate(specs, 1):
+
+    def measure(job: tuple[int, dict[str, Any]]) -> dict[str, Any] | None:
+        i, spec = job
         key = row_key(spec)
         label = " ".join(f"{k}={v}" for k, v in zip(KEY_FIELDS, key) if v is not None)
         if key in done:
             if progress:
                 progress(f"{i}/{len(specs)} {label}: already in {path.name}, skipped")
-            continue
+            return None
         limit = float(time_limit if time_limit is not None else spec.get("time_limit", 600.0))
         prior = failed_at.get(_group(spec))
         if prior is not None and spec.get("grid") is not None and prior[0] < spec["grid"]:
@@ -299,13 +319,20 @@ def run_sweep(
                "time_limit": limit, **result, **(meta or {}), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         _append(path, row)
         done.add(key)
-        written.append(row)
         if row["status"] in FAILED and spec.get("grid") is not None:
             g = _group(spec)
             failed_at[g] = min(failed_at.get(g, (spec["grid"], row["status"])), (spec["grid"], row["status"]))
         if progress:
             progress(f"{i}/{len(specs)} {label}: {_summary(row)}")
-    return written
+        return row
+
+    def unrecorded(job: tuple[int, dict[str, Any]], exc: BaseException) -> dict[str, Any]:
+        # Not appended to the file, so a later run measures the row again.
+        return {**{k: job[1].get(k) for k in KEY_FIELDS}, "status": "error", "recorded": False,
+                "error": " ".join(f"{type(exc).__name__}: {exc}".split())[:500]}
+
+    rows = map_inputs(list(enumerate(specs, 1)), measure, on_error=unrecorded, key=lambda job: _group(job[1]), ctx=ctx)
+    return [row for row in rows if row is not None]
 
 
 def _summary(row: dict[str, Any]) -> str:

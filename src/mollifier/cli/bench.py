@@ -3,6 +3,9 @@
 With ``--preset quick|paper`` it runs a whole sweep instead (scaling and accuracy rows,
 each in its own process under ``--time-limit``), appending to ``--results FILE.jsonl``
 and resuming from it; ``mollifier report FILE.jsonl`` renders the results.
+
+Under ``torchrun --nproc_per_node N -m mollifier bench ...`` the (grid, engine) pairs, or
+the preset's rows, are spread over the N processes and rank 0 prints the results.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import sys
 
 import torch
 
-from ..bench.step import PDES, run_suite
+from ..bench.step import PDES, StepResult, run_suite
 from ..core.engines import ENGINES
+from ..distributed.batch import map_inputs
+from ..distributed.context import session
 
 _DEFAULTS = {"pde": "biharmonic", "grid": [128], "engines": ["mollifier", "autodiff"]}
 
@@ -94,19 +99,22 @@ def run(args: argparse.Namespace) -> int:
     for name, value in _DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    progress = None if args.json else (lambda text: print(f"... {text}", file=sys.stderr, flush=True))
-    rows = run_suite(
-        args.pde,
-        args.grid,
-        args.engines,
-        progress=progress,
-        ndim=args.ndim,
-        backbone=args.backbone,
-        radius_cells=args.radius_cells,
-        repeats=args.repeats,
-        device=args.device,
-        dtype=getattr(torch, args.dtype),
-    )
+    with session(device=args.device) as ctx:  # under torchrun: (grid, engine) pairs spread over ranks
+        tag = f"[rank {ctx.rank}] " if ctx.is_distributed else ""
+        progress = None if args.json else (lambda text: print(f"... {tag}{text}", file=sys.stderr, flush=True))
+        options = dict(ndim=args.ndim, backbone=args.backbone, radius_cells=args.radius_cells, repeats=args.repeats,
+                       device=str(ctx.device_for(args.device)), dtype=getattr(torch, args.dtype))
+        pairs = [(n, name) for n in args.grid for name in args.engines]
+
+        def failed(pair: tuple[int, str], exc: BaseException) -> StepResult:
+            return StepResult(engine=pair[1], pde=args.pde, order=PDES[args.pde], grid=pair[0], ndim=args.ndim,
+                              backbone=args.backbone, device=options["device"], dtype=args.dtype, status="error",
+                              error=" ".join(f"{type(exc).__name__}: {exc}".split())[:500])
+
+        rows = map_inputs(pairs, lambda pair: run_suite(args.pde, [pair[0]], [pair[1]], progress=progress, **options)[0],
+                          on_error=failed, ctx=ctx)
+        if not ctx.is_main:
+            return 0
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=1))
         return 0
@@ -120,8 +128,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_preset(args: argparse.Namespace) -> int:
-    """Run a preset sweep into the results file."""
+    """Run a preset sweep into the results file (rows spread over the ranks under torchrun)."""
     from ..bench.suite import command_line, machine_description, preset_specs, run_sweep
+    from ..distributed.context import session
 
     single = [f"--{n}" for n in _DEFAULTS if getattr(args, n) is not None] + (["--json"] if args.json else [])
     if single:
@@ -134,8 +143,12 @@ def _run_preset(args: argparse.Namespace) -> int:
         specs = [spec for spec in specs if spec["kind"] == args.kind]
     meta = {"machine": machine_description(args.device), "command": command_line()}
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
-    log(f"mollifier bench --preset {args.preset}: {len(specs)} rows -> {results}")
-    rows = run_sweep(specs, results, time_limit=args.time_limit, meta=meta, progress=log, retry_failed=args.retry_failed)
+    with session(device=args.device) as ctx:  # a no-op unless launched by torchrun
+        workers = f" over {ctx.world_size} processes" if ctx.is_distributed else ""
+        if ctx.is_main:
+            log(f"mollifier bench --preset {args.preset}: {len(specs)} rows{workers} -> {results}")
+        rows = run_sweep(specs, results, time_limit=args.time_limit, meta=meta, progress=log, retry_failed=args.retry_failed)
     failed = sum(r["status"] != "ok" for r in rows)
-    log(f"done: {len(rows)} new rows ({failed} not ok) in {results}; render with `mollifier report {results}`")
+    if ctx.is_main:
+        log(f"done: {len(rows)} new rows ({failed} not ok) in {results}; render with `mollifier report {results}`")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..distributed.context import session
 from .run import add_run_arguments, execute, report, resolve
 
 DEMO = {
@@ -36,5 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     problem, problem_kwargs, training, out = resolve(args, DEMO)
-    report(execute(problem, problem_kwargs, training, out, args), out, args.json)
+    with session(device=training.get("device", "cpu")) as ctx:  # tiled under torchrun, as `run`
+        metrics = execute(problem, problem_kwargs, training, out, args, ctx)
+        if ctx.is_main:
+            report(metrics, out, args.json)
     return 0

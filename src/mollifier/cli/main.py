@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -47,14 +48,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from ..distributed.collectives import RankFailedError
+
     try:
         return int(importlib.import_module(COMMANDS[args.command]).run(args) or 0)
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"mollifier {args.command}: error: {exc}", file=sys.stderr)
+        print(f"mollifier {args.command}{_rank_tag()}: error: {exc}", file=sys.stderr)
         return 2
+    except RankFailedError as exc:  # another torchrun rank failed: say which and why
+        print(f"mollifier {args.command}{_rank_tag()}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"mollifier {args.command}: interrupted", file=sys.stderr)
+        print(f"mollifier {args.command}{_rank_tag()}: interrupted", file=sys.stderr)
         return 130
+
+
+def _rank_tag() -> str:
+    """`` (rank R of N)`` under a multi-process torchrun launch, else empty."""
+    world, rank = os.environ.get("WORLD_SIZE", ""), os.environ.get("RANK", "")
+    return f" (rank {rank} of {world})" if world.isdigit() and int(world) > 1 and rank else ""
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,8 @@
-"""``mollifier run PROBLEM``: train on a benchmark problem and recover its parameter."""
+"""``mollifier run PROBLEM``: train on a benchmark problem and recover its parameter.
+
+Under ``torchrun --nproc_per_node N -m mollifier run ...`` the grid is tiled over the N
+processes (:mod:`mollifier.distributed`); rank 0 logs, writes the results and prints.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import numpy as np
 import torch
 
 from ..core.engines import ENGINES
+from ..distributed.context import DistributedContext, session
 from ..inverse.storage import write_json, write_npz
 from ..inverse.training import TrainConfig, score_baselines, train
 from ..network_free import SMOOTHERS, estimate_parameter
@@ -27,7 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="recover a hidden parameter on a benchmark problem",
         description="Make synthetic noisy data with an independent forward solver, train a backbone "
         "with derivatives from the chosen engine, and recover the parameter. Results go to --out: "
-        "config.json, metrics.json, arrays.npz, history.json, figures/, checkpoint.pt.",
+        "config.json, metrics.json, arrays.npz, history.json, figures/, checkpoint.pt. "
+        "Under `torchrun --nproc_per_node N -m mollifier run ...` the grid is split over the N processes "
+        "(docs/distributed.md).",
     )
     add_run_arguments(p)
 
@@ -137,19 +144,34 @@ def execute_network_free(instance: Any, training: dict[str, Any], out: Path, arg
     return metrics
 
 
-def execute(problem: str, problem_kwargs: dict[str, Any], training: dict[str, Any], out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Build the problem, train, write results and figures; return the metrics."""
+def execute(
+    problem: str,
+    problem_kwargs: dict[str, Any],
+    training: dict[str, Any],
+    out: Path,
+    args: argparse.Namespace,
+    ctx: DistributedContext | None = None,
+) -> dict[str, Any]:
+    """Build the problem, train, write results and figures; return the metrics.
+
+    With a multi-process ``ctx`` the training is tiled over the ranks and only rank 0
+    logs, writes and draws (the network-free ``direct`` engine runs on rank 0 alone).
+    """
+    ctx = ctx or DistributedContext()
     if training.get("engine") == "direct":
+        if not ctx.is_main:
+            return {}
         metrics = execute_network_free(make_problem(problem, **problem_kwargs), training, out, args)
         _figures(out, args, None if args.json else (lambda line: print(line, file=sys.stderr)))
         return metrics
-    quiet = bool(args.json)
+    quiet = bool(args.json) or not ctx.is_main
     config = TrainConfig.from_dict({"progress": not quiet and sys.stderr.isatty(), **training})
     instance = make_problem(problem, **problem_kwargs)
     log = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     if log:
         log(f"{instance.description}: grid {instance.grid.shape}, noise {instance.observations.noise:g}, "
-            f"engine {config.engine}, backbone {config.backbone}, {config.steps} steps -> {out}")
+            f"engine {config.engine}, backbone {config.backbone}, {config.steps} steps -> {out}"
+            + (f" (tiled over {ctx.world_size} processes, {ctx.backend})" if ctx.is_distributed else ""))
         for note in instance.observations.notes:
             log(f"note: {note}")
     result = train(
@@ -159,8 +181,10 @@ def execute(problem: str, problem_kwargs: dict[str, Any], training: dict[str, An
         resume=args.resume,
         extra_config={"problem_options": problem_kwargs},
         log=log,
+        distributed=ctx.is_distributed,
     )
-    _figures(out, args, log)
+    if ctx.is_main:
+        _figures(out, args, log)
     return result.metrics
 
 
@@ -205,5 +229,8 @@ def report(metrics: dict[str, Any], out: Path, as_json: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     problem, problem_kwargs, training, out = resolve(args)
-    report(execute(problem, problem_kwargs, training, out, args), out, args.json)
+    with session(device=training.get("device", "cpu")) as ctx:  # a no-op unless launched by torchrun
+        metrics = execute(problem, problem_kwargs, training, out, args, ctx)
+        if ctx.is_main:
+            report(metrics, out, args.json)
     return 0

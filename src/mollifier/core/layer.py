@@ -135,11 +135,18 @@ class MollifierLayer(nn.Module):
                 f"`g` must have {self.ndim} spatial dims (shape (B, C, *spatial)); got shape {tuple(g.shape)}"
             )
         check_extent(g, self.halo, self.boundary, f"the layer's kernel (halo {self.halo})")
+        return evaluate_requests(g, self.requests, self.stencil_source(g.dtype, g.device), self.boundary, self.method)
+
+    def stencil_source(self, dtype: torch.dtype, device: torch.device):
+        """``source(axis, order) -> taps`` of the current radius, on ``dtype`` and ``device``.
+
+        Every order along one axis has ``2 * halo[axis] + 1`` taps. Exposed so that a
+        caller with its own boundary layout (e.g. a tile of a domain decomposition,
+        :mod:`mollifier.distributed.tiling`) can apply the same kernels.
+        """
         if self._fixed is not None:
-            source = self._fixed.bind(g.dtype, g.device)
-        else:
-            source = learnable_stencil_source(self.mollifier, self.spacing, self.radius, self.halo, g.dtype, g.device)
-        return evaluate_requests(g, self.requests, source, self.boundary, self.method)
+            return self._fixed.bind(dtype, device)
+        return learnable_stencil_source(self.mollifier, self.spacing, self.radius, self.halo, dtype, device)
 
     def extra_repr(self) -> str:
         return (

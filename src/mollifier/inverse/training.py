@@ -30,6 +30,8 @@ import torch
 
 from ..bench.memory import measure_peak_memory
 from ..core.errors import check_choice, check_positive_int
+from ..distributed.collectives import all_reduce_max, guard
+from ..distributed.context import DistributedContext, current
 from .metrics import pearson, relative_l2
 from .model import InverseModel, as_tensor_on_grid
 from .problem import InverseProblem
@@ -169,6 +171,13 @@ class _Objective:
         parts["loss"] = float(loss.detach())
         return loss, parts, d, p
 
+    def after_backward(self) -> None:
+        """Hook after ``loss.backward()`` (the tiled objective sums gradients over ranks)."""
+
+    def full(self, d: dict[str, torch.Tensor], p: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The fields on the whole grid (already whole here; gathered by the tiled objective)."""
+        return d, p
+
 
 def _recovered(problem: InverseProblem, d: dict[str, torch.Tensor], p: dict[str, torch.Tensor], known) -> dict[str, dict[str, np.ndarray]]:
     """Recovered unknowns: ``{"learned": {...}, "direct": {...}}`` as numpy arrays."""
@@ -222,6 +231,7 @@ def train(
     resume: bool = False,
     extra_config: dict[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
+    distributed: bool = False,
 ) -> TrainResult:
     """Fit the field to the data under the PDE residual and recover the unknowns.
 
@@ -234,6 +244,12 @@ def train(
         resume: Continue from ``out_dir/checkpoint.pt`` (same configuration).
         extra_config: More settings to record in ``config.json`` (problem options).
         log: Where progress lines go when no progress bar is shown (default: none).
+        distributed: Tile the grid over the ranks of the current ``torch.distributed``
+            launch (:mod:`mollifier.distributed`): each rank trains on a slab of rows
+            plus the kernel's halo, gradients are summed over ranks, metrics are
+            computed on the gathered fields, and only rank 0 writes ``out_dir``, logs and
+            shows progress. Needs the ``mollifier`` or ``fd`` engine. A no-op when the
+            launch has one process.
 
     Returns:
         A :class:`TrainResult` with metrics (``parameter_pearson``,
@@ -243,9 +259,23 @@ def train(
     Raises:
         NonFiniteLossError: The loss became NaN/inf (the last good checkpoint is kept).
         KeyboardInterrupt: After writing a checkpoint to resume from.
+        mollifier.distributed.RankFailedError: With ``distributed``, another rank failed.
     """
-    config = config or TrainConfig()
-    device = torch.device(config.device)
+    ctx = current() if distributed else DistributedContext()
+    with guard(ctx):  # a failing rank tells the others why before they give up waiting
+        return _train(problem, config or TrainConfig(), out_dir, resume, extra_config, log if ctx.is_main else None, ctx)
+
+
+def _train(
+    problem: InverseProblem,
+    config: TrainConfig,
+    out_dir: str | os.PathLike[str] | None,
+    resume: bool,
+    extra_config: dict[str, Any] | None,
+    log: Callable[[str], None] | None,
+    ctx: DistributedContext,
+) -> TrainResult:
+    device = ctx.device_for(config.device)
     dtype = getattr(torch, config.dtype)
     out = Path(out_dir) if out_dir is not None else None
     checkpoint_path = out / "checkpoint.pt" if out is not None else None
@@ -273,7 +303,7 @@ def train(
             radius=config.radius,
             engine_options={"kernel": config.kernel},
         ).to(device=device, dtype=dtype)
-    objective = _Objective(problem, model, config, device, dtype)
+    objective = _make_objective(problem, model, config, device, dtype, ctx)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     gamma = (config.lr_final / config.lr) ** (1.0 / max(config.steps, 1))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
@@ -286,11 +316,11 @@ def train(
         history = checkpoint["history"]
         start_step, elapsed, peak_memory = checkpoint["step"], checkpoint["elapsed"], checkpoint["peak_memory"]
         lbfgs_done = bool(checkpoint.get("lbfgs_done", False))
-    if out is not None:
+    if out is not None and ctx.is_main:
         write_json(out / "config.json", record)
 
     def save_checkpoint(step: int) -> None:
-        if checkpoint_path is None:
+        if checkpoint_path is None or not ctx.is_main:
             return
         write_torch(
             checkpoint_path,
@@ -308,7 +338,7 @@ def train(
         )
 
     headline = _headline_mode(problem, config)
-    bar = _progress(config.steps, config.progress)
+    bar = _progress(config.steps, config.progress and ctx.is_main)
     if bar is not None:
         bar.update(start_step)
     best, since_best = math.inf, 0
@@ -333,11 +363,12 @@ def train(
             scheduler.step()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            elapsed += time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            elapsed += seconds
             step += 1
-            entry = {"step": step, **parts}
+            entry = {"step": step, **parts, "seconds": seconds}
             if config.log_every and (step % config.log_every == 0 or step == config.steps):
-                scores = _score(problem, _recovered(problem, d, p, objective.known))
+                scores = _score(problem, _recovered(problem, *objective.full(d, p), objective.known))
                 entry["parameter_error"] = _headline_error(scores, headline, problem.parameter)
                 message = f"step {step}/{config.steps} loss {parts['loss']:.3e} data {parts['data']:.2e} residual {parts['residual']:.2e} {problem.parameter} rel. L2 {entry['parameter_error']:.3g}"
                 if bar is not None:
@@ -349,7 +380,7 @@ def train(
                 bar.update(1)
             if config.checkpoint_every and step % config.checkpoint_every == 0:
                 save_checkpoint(step)
-            if config.time_budget is not None and elapsed >= config.time_budget:
+            if config.time_budget is not None and _slowest(ctx, elapsed, device) >= config.time_budget:
                 if log is not None:
                     log(f"time budget of {config.time_budget:g} s reached at step {step}")
                 break
@@ -375,12 +406,15 @@ def train(
 
     with torch.enable_grad():  # autodiff engines need grad to differentiate
         _, parts, d, p = objective(step)
+    d, p = objective.full(d, p)
     recovered = _recovered(problem, d, p, objective.known)
     scores = _score(problem, recovered)
     metrics = _metrics(problem, config, scores, headline, parts, elapsed, peak_memory, step)
     metrics["step_seconds"] = elapsed / max(len(history), 1)
+    if ctx.is_distributed:
+        metrics["distributed"] = objective.summary()
     arrays = _arrays(problem, d, recovered)
-    if out is not None:
+    if out is not None and ctx.is_main:
         write_npz(out / "arrays.npz", arrays)
         write_json(out / "history.json", history)
         write_json(out / "metrics.json", metrics)
@@ -389,9 +423,34 @@ def train(
 
 def _forward_backward(objective: _Objective, step: int):
     loss, parts, d, p = objective(step)
-    if math.isfinite(parts["loss"]):
+    if math.isfinite(parts["loss"]):  # the global loss: every rank takes the same branch
         loss.backward()
+        objective.after_backward()
     return loss, parts, d, p
+
+
+def _make_objective(problem: InverseProblem, model: InverseModel, config: TrainConfig, device, dtype, ctx: DistributedContext):
+    if not ctx.is_distributed:
+        return _Objective(problem, model, config, device, dtype)
+    from ..distributed.objective import TiledObjective
+
+    return TiledObjective(
+        problem,
+        model,
+        data_weight=problem.data_weight if config.data_weight is None else config.data_weight,
+        residual_weight=problem.residual_weight if config.residual_weight is None else config.residual_weight,
+        warmup=config.residual_warmup,
+        device=device,
+        dtype=dtype,
+        ctx=ctx,
+    )
+
+
+def _slowest(ctx: DistributedContext, elapsed: float, device: torch.device) -> float:
+    """The largest training time over ranks, so that all stop at the same step."""
+    if not ctx.is_distributed:
+        return elapsed
+    return all_reduce_max(ctx, elapsed, "comparing training times", device if ctx.backend == "nccl" else None)
 
 
 def _lbfgs(model: InverseModel, objective: _Objective, config: TrainConfig, step: int, history: list) -> float:
@@ -404,6 +463,7 @@ def _lbfgs(model: InverseModel, objective: _Objective, config: TrainConfig, step
         if not math.isfinite(parts["loss"]):
             raise NonFiniteLossError(f"the loss became {parts['loss']} during L-BFGS; stopped")
         loss.backward()
+        objective.after_backward()
         history.append({"step": step, "lbfgs": 1.0, **parts})
         return loss
 
