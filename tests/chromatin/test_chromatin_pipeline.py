@@ -60,7 +60,8 @@ def test_cli_preview_is_network_free(small_csv, tmp_path, capsys):
     summary = json.loads((out / "nucleus" / "summary.json").read_text())
     assert summary["mode"].startswith("preview")
     assert np.isfinite(summary["lambda_median"])
-    assert summary["pixel_size_nm"] == pytest.approx(10_000 / 64, rel=0.1)  # nucleus spans ~64 px
+    assert summary["pixel_size_nm"] == 100.0  # the default density-map pixel
+    assert summary["model"]["spacing_per_pixel"] == pytest.approx(0.1)  # 1 model unit = 1000 nm
 
 
 def test_batch_reports_bad_file_and_runs_the_others(small_csv, tmp_path, capsys):
@@ -90,6 +91,114 @@ def test_csv_without_coordinates_gives_one_line_error(tmp_path, capsys):
     assert len(errors) == 1
     assert "coordinate column" in errors[0] and "nocoords.csv" in errors[0]
     assert "Traceback" not in err
+
+
+def test_truth_sidecar_aligns_and_scores(tmp_path, capsys):
+    from mollifier.chromatin.truth import read_truth, write_synthetic
+
+    table = write_synthetic(tmp_path / "syn", "cell", compress=True, n=48, seed=3, n_emitters=30_000)
+    assert table.name == "cell.csv.xz" and (tmp_path / "syn" / "cell.truth.npz").is_file()
+    truth = read_truth(table)
+    assert truth.lambda_map.shape == (48, 48) and truth.pixel_size_nm == pytest.approx(12_800 / 48)
+    out = tmp_path / "res"
+    rc, stdout, err = _run(["chromatin", tmp_path / "syn", "--preview", "--out", out, "--no-figures", "--json"], capsys)
+    assert rc == 0, err
+    row = json.loads(stdout.strip().splitlines()[-1])["nuclei"][0]
+    assert row["input"].endswith("cell.csv.xz") and row["output"].endswith("cell")
+    summary = json.loads((out / "cell" / "summary.json").read_text())
+    assert summary["shape"] == [48, 48] and summary["pixel_size_nm"] == pytest.approx(truth.pixel_size_nm)
+    assert -1 <= summary["pearson"] <= 1 and "pearson_equilibrium_guess" in summary
+    assert "Pearson vs truth" in err
+    # a pixel size other than the truth's: run, but not scored
+    rc, _, err = _run(["chromatin", table, "--preview", "--pixel-size", 150, "--out", tmp_path / "r2", "--no-figures"], capsys)
+    assert rc == 0 and "not scored" in err
+
+
+def test_compressed_tables_read_like_plain_ones(small_csv, tmp_path):
+    import bz2
+    import gzip
+    import lzma
+
+    from mollifier.imaging import read_localizations
+
+    plain = read_localizations(small_csv).points
+    raw = small_csv.read_bytes()
+    for suffix, compress in ((".gz", gzip.compress), (".xz", lzma.compress), (".bz2", bz2.compress)):
+        path = tmp_path / f"n.csv{suffix}"
+        path.write_bytes(compress(raw))
+        np.testing.assert_array_equal(read_localizations(path).points, plain)
+    corrupt = tmp_path / "c.csv.gz"
+    corrupt.write_bytes(b"not gzip at all")
+    from mollifier.imaging import ImagingError
+
+    with pytest.raises(ImagingError, match="c.csv.gz"):
+        read_localizations(corrupt)
+
+
+def test_seeds_give_mean_map_and_spread(small_csv, tmp_path, capsys):
+    out = tmp_path / "seeds"
+    rc, _, err = _run(["chromatin", small_csv, "--seeds", 2, "--steps", 4, "--out", out], capsys)
+    assert rc == 0, err
+    folder = out / "nucleus"
+    spread = np.load(folder / "lambda_std.npy")
+    mask = np.load(folder / "mask.npy")
+    assert (folder / "lambda_std.tif").is_file() and (folder / "figure.png").is_file()
+    assert np.isfinite(spread[mask]).all() and (spread[mask] >= 0).all() and spread[mask].max() > 0
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["training"]["seeds"] == 2 and summary["mode"].endswith("mean of 2 seeds)")
+    assert summary["lambda_spread_median"] > 0
+    for argv, match in (
+        (["--seeds", 0], "--seeds"),
+        (["--seeds", 2, "--preview"], "--preview"),
+        (["--radius-nm", 0], "--radius-nm"),
+    ):
+        rc, _, err = _run(["chromatin", small_csv, "--out", tmp_path / "x", *argv], capsys)
+        assert rc != 0 and match in err and "Traceback" not in err
+    rc, _, err = _run(["chromatin", "--out", tmp_path / "x"], capsys)
+    assert rc != 0 and "--sample" in err
+
+
+def test_fine_image_is_binned_to_the_working_pixel(tmp_path):
+    from mollifier.chromatin.pipeline import load_input
+    from mollifier.imaging import write_tiff
+
+    s = synthetic_nucleus(n=48, seed=3, n_emitters=30_000)
+    img = s.render(pixel_size_nm=20.0)
+    path = write_tiff(tmp_path / "fine.tif", img.astype(np.float32), 20.0)
+    inp = load_input(path)
+    assert inp.pixel_size_nm == pytest.approx(100.0)
+    assert inp.density.sum() == pytest.approx(img.sum(), rel=0.02)
+    assert any("blocks of 5x5" in n for n in inp.notes)
+    assert inp.mask.shape == inp.density.shape and inp.mask.any()
+
+
+def test_stack_needs_a_plane_or_projection(tmp_path, capsys):
+    stack = np.random.default_rng(0).poisson(5.0, (3, 40, 40)).astype(np.float32)
+    stack[:, 10:30, 10:30] += 20
+    path = tmp_path / "stack.npy"
+    np.save(path, stack)
+    rc, _, err = _run(["chromatin", path, "--preview", "--pixel-size", 100, "--out", tmp_path / "a", "--no-figures"], capsys)
+    assert rc == 1 and "--slice" in err and "--project" in err
+    rc, _, err = _run(["chromatin", path, "--preview", "--pixel-size", 100, "--project", "max", "--out", tmp_path / "b",
+                       "--no-figures"], capsys)
+    assert rc == 0, err
+    summary = json.loads((tmp_path / "b" / "stack" / "summary.json").read_text())
+    assert any("max projection" in n for n in summary["notes"])
+
+
+def test_packaged_sample_is_small_and_has_its_truth():
+    from mollifier.chromatin.pipeline import load_input
+    from mollifier.chromatin.truth import read_truth, sample_path
+
+    path = sample_path()
+    assert path.stat().st_size < 5e6
+    truth = read_truth(path)
+    assert truth is not None and truth.params["background_fraction"] == 0.05
+    assert truth.params["diameter_nm"] == 10_000
+    inp = load_input(path, pixel_size_nm=truth.pixel_size_nm, extent_nm=truth.extent_nm)
+    assert inp.density.shape == truth.lambda_map.shape
+    inside = inp.mask & truth.mask
+    assert inside.sum() > 0.9 * truth.mask.sum()  # the automatic mask finds the nucleus
 
 
 def _disks(radius=50.0, spacing=300.0, n_side=5, per_disk=300, seed=0):

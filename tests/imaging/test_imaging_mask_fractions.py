@@ -73,23 +73,55 @@ def test_mask_from_file(tmp_path):
         load_mask(tmp_path / "z.npy")
 
 
-def test_fractions_ranges_and_rule():
+def test_fractions_rule_ranges_and_background():
     img, disk = _disk_image()
-    f = fractions_from_density(img, disk, phi_c=0.8, contrast=0.4)
+    f = fractions_from_density(img, disk, phi_c=0.8, share=0.5)
     inside = f.mask
     assert inside.sum() == disk.sum() and np.isnan(f.phi_h[~disk]).all()
-    for name in ("phi_h", "phi_e"):
-        a = getattr(f, name)[inside]
-        assert a.min() >= 0.5 * 0.8 * 0.6 - 1e-12 and a.max() <= 0.5 * 0.8 * 1.4 + 1e-12
+    # background = median outside the (dilated) disk, ~2 in this image (speck ignored)
+    assert abs(f.params["background"] - 2.0) < 0.2
+    h = f.phi_h[inside]
+    assert h.min() >= 0.02 * 0.8 - 1e-12 and h.max() <= 0.98 * 0.8 + 1e-12
+    # the mean share holds where nothing is clipped
+    if f.params["clipped_fraction"] == 0:
+        assert abs(h.mean() - 0.4) < 1e-12
     np.testing.assert_allclose(f.phi_h[inside] + f.phi_e[inside] + f.phi_w[inside], 1.0)
     np.testing.assert_allclose(f.phi_d[inside], f.phi_h[inside] - f.phi_e[inside])
-    assert f.rho_norm[inside].min() == 0.0 and f.rho_norm[inside].max() == 1.0
-    # monotone in density
-    order = np.argsort(img[inside])
-    assert np.all(np.diff(f.phi_h[inside][order]) >= -1e-12)
-    with pytest.raises(ImagingError, match="contrast"):
-        fractions_from_density(img, disk, contrast=1.0)
+    order = np.argsort(img[inside])  # monotone in density
+    assert np.all(np.diff(h[order]) >= -1e-12)
+
+
+def test_fractions_proportional_to_background_free_density():
+    rng = np.random.default_rng(1)
+    phi_h = 0.4 + 0.08 * rng.standard_normal((40, 40)).clip(-3, 3)
+    mask = np.zeros((60, 60), dtype=bool)
+    mask[10:50, 10:50] = True
+    density = np.full((60, 60), 7.0)  # background
+    density[mask] += 100.0 * phi_h.ravel()
+    f = fractions_from_density(density, mask, phi_c=0.8, share=float(phi_h.mean() / 0.8))
+    assert f.params["background"] == 7.0 and f.params["clipped_fraction"] == 0.0
+    np.testing.assert_allclose(f.phi_h[mask], phi_h.ravel(), rtol=1e-12)
+    # without subtracting the background the map would be compressed towards the mean
+    g = fractions_from_density(density, mask, phi_c=0.8, share=float(phi_h.mean() / 0.8), background=0.0)
+    assert np.std(g.phi_h[mask]) < 0.95 * np.std(phi_h)
+
+
+def test_fractions_clip_and_errors():
+    img, disk = _disk_image()
+    spiky = img.copy()
+    spiky[45, 50] = 1e4
+    f = fractions_from_density(spiky, disk)
+    assert f.params["clipped_fraction"] > 0 and np.nanmax(f.phi_h) == pytest.approx(0.98 * 0.8)
+    assert np.nanmin(f.phi_e) > 0
+    full = fractions_from_density(img, np.ones_like(disk))
+    assert full.params["background"] == 0.0 and "no frame outside" in full.params["background_estimate"]
+    with pytest.raises(ImagingError, match="share"):
+        fractions_from_density(img, disk, share=1.0)
     with pytest.raises(ImagingError, match="phi_c"):
         fractions_from_density(img, disk, phi_c=1.5)
-    with pytest.raises(ImagingError, match="flat"):
+    with pytest.raises(ImagingError, match="clip"):
+        fractions_from_density(img, disk, clip=0.6)
+    with pytest.raises(ImagingError, match="no denser than the background"):
         fractions_from_density(np.ones_like(img), disk)
+    with pytest.raises(ImagingError, match="mask is empty"):
+        fractions_from_density(img, np.zeros_like(disk))

@@ -7,11 +7,13 @@ and the ``mollifier chromatin`` command.
 """
 
 from .baseline import BaselineResult, baseline_from_image, baseline_from_points, domain_statistics
-from .pipeline import DEFAULT_SPACING, NucleusInput, NucleusResult, analyse_nucleus, build_problem, load_input
+from .pipeline import PIXEL_NM, RADIUS_NM, UNIT_NM, NucleusInput, NucleusResult, analyse_nucleus, build_problem, load_input
 
 __all__ = [
     "BaselineResult",
-    "DEFAULT_SPACING",
+    "PIXEL_NM",
+    "RADIUS_NM",
+    "UNIT_NM",
     "NucleusInput",
     "NucleusResult",
     "analyse_nucleus",

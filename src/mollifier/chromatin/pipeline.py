@@ -2,32 +2,40 @@ r"""One nucleus -> a spatial map of the rate ratio ``lambda = Gamma_me / Gamma_a
 
 Steps (:func:`load_input` then :func:`analyse_nucleus`):
 
-1. Input. A localisation table (CSV/TSV) is rendered with
-   :func:`~mollifier.imaging.density_map` (2-D histogram) at ``pixel_size_nm``; by
-   default the pixel is chosen so that the nucleus spans about ``target_px`` = 64
-   pixels (the nucleus is found first on a coarse map of 128 pixels a side). An image
-   (TIFF/PNG/NPY) is read with :func:`~mollifier.imaging.read_image`.
+1. Input. A localisation table (CSV/TSV, optionally gzip/xz/bz2-compressed) is
+   rendered with :func:`~mollifier.imaging.density_map` (2-D histogram) at
+   ``pixel_size_nm`` (default :data:`PIXEL_NM` = 100 nm). An image (TIFF/PNG/NPY) is
+   read with :func:`~mollifier.imaging.read_image`; images with pixels finer than
+   ~70 nm are block-summed towards 100 nm (counting noise of fine renders is too high
+   for fourth derivatives).
 2. Nucleus mask: given (file) or automatic (:func:`~mollifier.imaging.nucleus_mask`,
-   Otsu on the smoothed density).
-3. Volume fractions :func:`~mollifier.imaging.fractions_from_density` (``phi_c`` = 0.8,
-   contrast 0.4; see that module for the documented rule).
+   Otsu on the smoothed density). Its rim (:data:`RIM_NM` = 100 nm, at least one
+   pixel) is left out of the analysis: pixels cut by the nuclear boundary understate
+   the chromatin, and the steep drop they fake would bias ``lambda`` a radius deep.
+3. Volume fractions :func:`~mollifier.imaging.fractions_from_density`: background
+   (median density outside the nucleus) subtracted, ``phi_h`` proportional to the
+   density with mean ``share * phi_c`` (0.5 * 0.8); see that module for the rule.
 4. The chromatin inverse problem (``method.md`` section 3, the residual and direct
    formulas of :func:`~mollifier.problems.benchmarks.chromatin_fields`) on the pixel
    grid, cropped to the mask's bounding box plus a margin, observations ``phi_d``
-   inside the mask only, ``boundary="valid"``.
+   inside the mask only, ``boundary="valid"``; trained with :data:`TRAINING`.
 
-Length scale. The model is non-dimensional, so the pixel needs a length in model
-units. Default: **one pixel = 5/64 model units**, the grid spacing of the benchmark
-(``[0, 5)`` on 64 cells) and of :func:`~mollifier.imaging.synthetic_nucleus` (``[0,
-10]`` on 128 cells); with the default pixel choice (nucleus ~64 px) the nucleus is then
-about 5 model units across, whatever its size in nm. The interface parameter is
-``l = 0.03`` (the authors' value, also the synthetic generator's). Both are modelling
-assumptions, like ``phi_c`` and the contrast, and are recorded in ``summary.json``.
+Length scale. The model is non-dimensional, so lengths need a unit: **one model unit
+is** :data:`UNIT_NM` **= 1000 nm** (the authors' domain ``[0, 10]^2`` is about a
+nucleus across), so a 100 nm pixel is 0.1 units and the interface parameter is
+``l = 0.03`` (the authors' value and the synthetic generator's). The mollifier radius
+is :data:`RADIUS_NM` = 800 nm (8 cells of 100 nm): the density of a typical
+acquisition has ~10 % counting noise per pixel, and fourth derivatives need that much
+smoothing. An image without a pixel size is assumed to show a nucleus 10 um across
+(noted in the summary). These are modelling assumptions, like ``phi_c`` and
+``share``, and are recorded in ``summary.json``.
 
-Training uses ``TRAINING_DEFAULTS["chromatin"]`` (3000 Adam steps, residual warm-up
-1000, learned rate-ratio network); ``preview=True`` uses the network-free estimate
-instead (mollify the data, apply the direct formula; instant), run on the whole
-cropped frame with ``phi_d`` extended outside the mask by its nearest inside value.
+``preview=True`` uses the network-free estimate instead (mollify the data at the same
+radius, apply the direct formula; seconds), run on the whole cropped frame
+with ``phi_d`` extended outside the mask by its nearest inside value. ``seeds=N``
+trains ``N`` networks from different initialisations: the map is their mean and
+``lambda_std`` their per-pixel standard deviation (the spread of the optimisation,
+not a full error bar: all seeds see the same data).
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ from ..imaging import (
     find_nucleus_mask,
     fractions_from_density,
     nucleus_mask,
+    block_downsample,
     read_image,
     read_localizations,
 )
@@ -55,7 +64,12 @@ from ..inverse.problem import InverseProblem, Observations, UnknownField
 from .baseline import BaselineResult, baseline_from_image, baseline_from_points, heterochromatin_threshold
 
 __all__ = [
-    "DEFAULT_SPACING",
+    "UNIT_NM",
+    "PIXEL_NM",
+    "RADIUS_NM",
+    "RIM_NM",
+    "TRAINING",
+    "input_kind",
     "NucleusInput",
     "NucleusResult",
     "IMAGE_SUFFIXES",
@@ -65,14 +79,37 @@ __all__ = [
     "write_outputs",
 ]
 
-#: Model length units per pixel (the benchmark's grid spacing, 5/64).
-DEFAULT_SPACING = 5.0 / 64.0
+#: Nanometres per model length unit.
+UNIT_NM = 1000.0
+#: Default pixel of density maps rendered from localisations (nm).
+PIXEL_NM = 100.0
+#: Nucleus diameter assumed for images without a pixel size (nm).
+ASSUMED_DIAMETER_NM = 10_000.0
 #: Model constants (method.md section 3).
 PHI_MAX = 0.7
 L_INTERFACE = 0.03
-#: Mollifier radius in cells (the benchmark's).
-RADIUS_CELLS = 5
+#: Mollifier radius (nm).
+RADIUS_NM = 800.0
+#: Nucleus rim left out of the analysis (nm; at least one pixel).
+RIM_NM = 100.0
+#: Training settings for image data (noisier than the benchmark: a larger residual
+#: weight ties the field to the physics; the residual warm-up is a third of the steps).
+TRAINING: dict[str, Any] = {"steps": 2000, "recovery": "learned", "residual_weight": 0.1}
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy"}
+TABLE_SUFFIXES = {".csv", ".tsv", ".txt"}
+COMPRESSED_SUFFIXES = {".gz", ".xz", ".bz2"}
+
+
+def input_kind(path: Path) -> str | None:
+    """``"image"``, ``"localisations"`` (tables, also ``.csv.gz`` etc.) or None."""
+    suffixes = [x.lower() for x in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] in IMAGE_SUFFIXES:
+        return "image"
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in TABLE_SUFFIXES:
+        return "localisations"
+    return None
 
 
 @dataclass
@@ -105,30 +142,13 @@ class NucleusResult:
     """Everything :func:`analyse_nucleus` produced (maps on the input's full frame)."""
 
     lambda_map: np.ndarray
+    lambda_std: np.ndarray | None
     phi_h: np.ndarray
     phi_d: np.ndarray
     mask: np.ndarray
     baseline: BaselineResult
     summary: dict[str, Any]
     input: NucleusInput
-
-
-def _auto_pixel_size(points: np.ndarray, target_px: int) -> tuple[float, list[str]]:
-    """Pixel size so that the nucleus spans about ``target_px`` pixels."""
-    span = float(max(np.ptp(points[:, 0]), np.ptp(points[:, 1])))
-    if not span > 0:
-        raise ImagingError("all localisations are at one point: cannot choose a pixel size")
-    coarse_px = span / 128.0
-    coarse = density_map(points, coarse_px)
-    try:
-        m = find_nucleus_mask(coarse, smooth_px=2.0)
-        rows, cols = np.nonzero(m)
-        extent = max(np.ptp(rows) + 1, np.ptp(cols) + 1) * coarse_px
-        note = f"pixel size {extent / target_px:.4g} nm chosen so that the nucleus (~{extent:.0f} nm) spans ~{target_px} px"
-    except ImagingError:
-        extent = span
-        note = f"pixel size {extent / target_px:.4g} nm chosen from the localisations' bounding box (no nucleus found on a coarse map)"
-    return extent / target_px, [note]
 
 
 def load_input(
@@ -138,17 +158,23 @@ def load_input(
     mask: str | Path | np.ndarray | None = None,
     x_col: str | None = None,
     y_col: str | None = None,
-    target_px: int = 64,
+    extent_nm: tuple[float, float, float, float] | None = None,
+    slice: int | None = None,  # noqa: A002 - mirrors --slice
+    project: str | None = None,
 ) -> NucleusInput:
     """Read one nucleus: localisation table or image -> density, mask.
 
     Args:
-        path: CSV/TSV/TXT localisations or a TIFF/PNG/NPY image.
-        pixel_size_nm: Density-map pixel (localisations; default chosen so the nucleus
-            spans ``target_px`` pixels) or the image's pixel size (overrides the file's).
+        path: CSV/TSV/TXT localisations (optionally ``.gz``/``.xz``/``.bz2``) or a
+            TIFF/PNG/NPY image.
+        pixel_size_nm: Density-map pixel for localisations (default :data:`PIXEL_NM`),
+            or the image's pixel size (overrides the file's).
         mask: Mask file/array, or None for automatic.
         x_col, y_col: Coordinate column names (default: detected).
-        target_px: Pixels across the nucleus for the automatic pixel size.
+        extent_nm: ``(x0, x1, y0, y1)`` field of view of a localisation table (default:
+            the localisations' bounding box), e.g. the camera frame, to align maps.
+        slice, project: For a 3-D image stack: the plane to use, or ``"max"``/``"mean"``
+            projection (:func:`~mollifier.imaging.reduce_stack`).
 
     Raises:
         ImagingError: unreadable input, no coordinate columns, bad mask, ...
@@ -158,24 +184,37 @@ def load_input(
         raise ImagingError(f"input {str(path)!r} not found")
     if pixel_size_nm is not None and not pixel_size_nm > 0:
         raise ImagingError(f"--pixel-size must be > 0; got {pixel_size_nm}")
+    kind = input_kind(path)
+    if kind is None:
+        raise ImagingError(
+            f"input {str(path)!r}: unknown file type; expected a localisation table "
+            f"({', '.join(sorted(TABLE_SUFFIXES))}, optionally {', '.join(sorted(COMPRESSED_SUFFIXES))}) "
+            f"or an image ({', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     notes: list[str] = []
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        img = read_image(path, pixel_size_nm=pixel_size_nm)
+    if kind == "image":
+        img = read_image(path, pixel_size_nm=pixel_size_nm, slice=slice, project=project)  # type: ignore[arg-type]
         notes += img.notes
-        if img.pixel_size_nm is None:
-            notes.append("pixel size unknown: baseline lengths are in pixels")
-        density = img.data
-        m = nucleus_mask(density, mask)
-        return NucleusInput(density, m, img.pixel_size_nm, "image", path, notes=notes)
+        density, px = img.data, img.pixel_size_nm
+        given = nucleus_mask(density, mask) if mask is not None else None  # checked at the file's shape
+        if px is not None and px < PIXEL_NM / 1.4:
+            factor = int(round(PIXEL_NM / px))
+            density = block_downsample(density, factor) * factor**2
+            notes.append(f"{px:g} nm pixels summed in blocks of {factor}x{factor} to {px * factor:g} nm")
+            px *= factor
+            if given is not None:
+                given = block_downsample(given.astype(float), factor) >= 0.5
+        m = nucleus_mask(density, given if given is not None else None)
+        return NucleusInput(density, m, px, "image", path, notes=notes)
     table = read_localizations(path, x_col, y_col)
     notes += table.notes
     pts = table.points
     if len(pts) < 10:
         raise ImagingError(f"localisation file {str(path)!r} has only {len(pts)} localisations")
     if pixel_size_nm is None:
-        pixel_size_nm, more = _auto_pixel_size(pts, target_px)
-        notes += more
-    density, extent = density_map(pts, float(pixel_size_nm), return_extent=True)
+        pixel_size_nm = PIXEL_NM
+        notes.append(f"density map pixel {PIXEL_NM:g} nm (the default; --pixel-size to change)")
+    density, extent = density_map(pts, float(pixel_size_nm), extent=extent_nm, return_extent=True)
     if min(density.shape) < 16:
         raise ImagingError(f"density map is only {density.shape[0]}x{density.shape[1]} px at {pixel_size_nm:g} nm; use a smaller --pixel-size")
     m = nucleus_mask(density, mask)
@@ -201,7 +240,8 @@ def build_problem(
     phi_d: np.ndarray,
     mask: np.ndarray,
     *,
-    spacing: float = DEFAULT_SPACING,
+    spacing: float,
+    radius_cells: float,
     phi_c: float = 0.8,
     phi_max: float = PHI_MAX,
     l: float = L_INTERFACE,  # noqa: E741
@@ -214,6 +254,7 @@ def build_problem(
         phi_d: ``phi_h - phi_e`` on the grid (finite where observed).
         mask: Nucleus mask (``metric_mask`` when ``truth`` is given).
         spacing: Model length units per pixel.
+        radius_cells: Mollifier radius in pixels.
         phi_c, phi_max, l: Model constants.
         truth: Known ``lambda`` (validation), or None.
         observe: Where the data are observed (default: ``mask``).
@@ -235,9 +276,9 @@ def build_problem(
         direct=direct,
         truth={"lambda": np.asarray(truth, dtype=float)} if truth is not None else {},
         boundary="valid",
-        radius=RADIUS_CELLS * spacing,
+        radius=float(radius_cells) * spacing,
         residual_scale=1.0,
-        residual_weight=0.01,
+        residual_weight=float(TRAINING["residual_weight"]),
         field_names=("phi_d",),
         metric_mask=np.asarray(mask, dtype=bool) if truth is not None else None,
         baselines={"equilibrium_guess": guess} if truth is not None else {},
@@ -245,14 +286,47 @@ def build_problem(
     )
 
 
+def _pixel_size(inp: NucleusInput) -> tuple[float, list[str]]:
+    """The input's pixel size, or the one that makes the nucleus :data:`ASSUMED_DIAMETER_NM` across."""
+    if inp.pixel_size_nm is not None:
+        return float(inp.pixel_size_nm), []
+    diameter_px = 2.0 * np.sqrt(inp.mask.sum() / np.pi)
+    px = ASSUMED_DIAMETER_NM / diameter_px
+    return px, [
+        f"pixel size unknown: assumed {px:.4g} nm, so that the nucleus ({diameter_px:.0f} px across) is "
+        f"{ASSUMED_DIAMETER_NM / 1000:g} um; give --pixel-size for a physical length scale"
+    ]
+
+
+def _train_lambda(problem: InverseProblem, shape: tuple[int, ...], steps: int | None, device: str, seed: int, log) -> tuple[np.ndarray, dict[str, Any]]:
+    from ..inverse.training import TrainConfig, train
+
+    cfg = {k: v for k, v in TRAINING.items() if k != "residual_weight"}
+    if steps is not None:
+        if steps < 1:
+            raise ValueError(f"--steps must be >= 1; got {steps}")
+        cfg["steps"] = int(steps)
+    cfg["residual_warmup"] = cfg["steps"] // 3
+    config = TrainConfig(**cfg, device=device, seed=seed, checkpoint_every=0, log_every=0)
+    if log:
+        log(f"  training {config.steps} steps (seed {seed}) on a {shape[0]}x{shape[1]} grid")
+    result = train(problem, config)
+    lam = np.asarray(result.arrays[f"{config.recovery}_lambda"], dtype=float).reshape(shape)
+    info = {k: result.metrics.get(k) for k in ("train_seconds", "step_seconds", "steps_done", "final_loss") if k in result.metrics}
+    return lam, info
+
+
 def analyse_nucleus(
     inp: NucleusInput,
     *,
     steps: int | None = None,
     preview: bool = False,
-    spacing: float = DEFAULT_SPACING,
+    seeds: int = 1,
+    unit_nm: float = UNIT_NM,
+    radius_nm: float = RADIUS_NM,
+    rim_nm: float = RIM_NM,
     phi_c: float = 0.8,
-    contrast: float = 0.4,
+    share: float = 0.5,
     l: float = L_INTERFACE,  # noqa: E741
     truth: np.ndarray | None = None,
     device: str = "cpu",
@@ -263,67 +337,101 @@ def analyse_nucleus(
 
     Args:
         inp: From :func:`load_input`.
-        steps: Adam steps (default: ``TRAINING_DEFAULTS["chromatin"]``); the residual
-            warm-up is capped at a third of them.
+        steps: Adam steps (default ``TRAINING["steps"]``); the residual warm-up is a
+            third of them.
         preview: Network-free estimate only (no training).
-        spacing: Model length units per pixel.
-        phi_c, contrast: Density -> fraction rule.
+        seeds: Networks trained from seeds ``seed .. seed + seeds - 1``; more than one
+            gives the mean map and a per-pixel spread (``lambda_std``).
+        unit_nm: Nanometres per model length unit.
+        radius_nm: Mollifier radius in nm (at least 3 pixels are used).
+        rim_nm: Width of the nucleus rim left out of the analysis (at least one pixel
+            when > 0): rim pixels are cut by the nuclear boundary, so their density
+            understates the chromatin and would read as a steep drop of ``phi_h``.
+        phi_c, share: Density -> fraction rule (:func:`~mollifier.imaging.fractions_from_density`).
         l: Interface parameter of the model.
         truth: Ground-truth ``lambda`` on the input's frame (validation only): adds
             ``pearson`` to the summary.
         device: Torch device for training.
-        seed: Initialisation seed.
+        seed: First initialisation seed.
         log: Progress sink.
+
+    Example:
+        >>> from mollifier.chromatin import load_input, analyse_nucleus  # doctest: +SKIP
+        >>> result = analyse_nucleus(load_input("nucleus.csv"), seeds=3)  # doctest: +SKIP
+        >>> result.summary["lambda_median"], result.lambda_std.shape  # doctest: +SKIP
     """
     from ..inverse.metrics import pearson
-    from ..inverse.training import TrainConfig, train
-    from ..problems.benchmarks import TRAINING_DEFAULTS
 
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ValueError(f"--seeds must be an integer >= 1; got {seeds!r}")
+    if preview and seeds > 1:
+        raise ValueError("--seeds applies to training; the --preview estimate is deterministic")
+    for name, value in (("unit_nm", unit_nm), ("radius_nm", radius_nm)):
+        if not value > 0:
+            raise ValueError(f"`{name}` must be > 0; got {value}")
+    if not rim_nm >= 0:
+        raise ValueError(f"`rim_nm` must be >= 0; got {rim_nm}")
     start = time.perf_counter()
-    mask = inp.mask
-    fr = fractions_from_density(inp.density, mask, phi_c=phi_c, contrast=contrast)
-    box = _crop_box(mask, RADIUS_CELLS + 3)
+    if truth is not None and np.shape(truth) != inp.mask.shape:
+        raise ValueError(f"truth has shape {np.shape(truth)}; expected {inp.mask.shape}")
+    pixel_nm, notes = _pixel_size(inp)
+    spacing = pixel_nm / unit_nm
+    radius_cells = max(radius_nm / pixel_nm, 3.0)
+    rim_px = max(int(round(rim_nm / pixel_nm)), 1) if rim_nm > 0 else 0
+    mask = ndimage.binary_erosion(inp.mask, iterations=rim_px) if rim_px else inp.mask
+    if not mask.any():
+        raise ImagingError(
+            f"the nucleus mask ({int(inp.mask.sum())} px) vanishes without its {rim_px}-pixel rim; "
+            "use a smaller --rim-nm or a finer --pixel-size"
+        )
+    fr = fractions_from_density(inp.density, mask, phi_c=phi_c, share=share)
+    box = _crop_box(mask, int(np.ceil(radius_cells)) + 3)
     m = mask[box]
     phi_d = fr.phi_d[box]
     t_crop = None if truth is None else np.asarray(truth, dtype=float)[box]
-    if truth is not None and np.shape(truth) != mask.shape:
-        raise ValueError(f"truth has shape {np.shape(truth)}; expected {mask.shape}")
+    lam_std_crop = None
     if preview:
         from ..network_free import estimate_parameter
 
         full = _nearest_fill(np.nan_to_num(phi_d), m)
-        problem = build_problem(full, m, spacing=spacing, phi_c=phi_c, l=l, truth=t_crop, observe=np.ones_like(m))
-        res = estimate_parameter(problem, "mollifier", RADIUS_CELLS * spacing)
+        problem = build_problem(full, m, spacing=spacing, radius_cells=radius_cells, phi_c=phi_c, l=l, truth=t_crop, observe=np.ones_like(m))
+        # the training radius: auto_radius picks 16-24 cells on these data, far wider
+        # than lambda's correlation length (Pearson 0.1-0.5 against 0.9 at 8 cells)
+        res = estimate_parameter(problem, "mollifier", radius_cells * spacing)
         lam_crop = np.asarray(res.estimates["lambda"], dtype=float)
         mode = "preview (network-free mollified direct formula)"
-        train_info: dict[str, Any] = {"radius_cells": RADIUS_CELLS}
+        train_info: dict[str, Any] = {"radius_cells": radius_cells}
     else:
-        problem = build_problem(phi_d, m, spacing=spacing, phi_c=phi_c, l=l, truth=t_crop)
-        cfg = dict(TRAINING_DEFAULTS["chromatin"])
-        if steps is not None:
-            if steps < 1:
-                raise ValueError(f"--steps must be >= 1; got {steps}")
-            cfg["steps"] = int(steps)
-            cfg["residual_warmup"] = min(cfg.get("residual_warmup", 0), int(steps) // 3)
-        config = TrainConfig(**cfg, device=device, seed=seed, checkpoint_every=0, log_every=0)
-        if log:
-            log(f"  training {config.steps} steps on a {m.shape[0]}x{m.shape[1]} grid ({int(m.sum())} px in the nucleus)")
-        result = train(problem, config)
-        key = f"{config.recovery}_lambda"
-        lam_crop = np.asarray(result.arrays[key], dtype=float).reshape(m.shape)
-        mode = f"trained ({config.steps} steps, recovery {config.recovery})"
-        train_info = {k: result.metrics.get(k) for k in ("train_seconds", "step_seconds", "steps_done", "final_loss") if k in result.metrics}
-        train_info["direct_lambda_mean_in_mask"] = float(np.nanmean(np.asarray(result.arrays.get("direct_lambda", np.full(m.shape, np.nan))).reshape(m.shape)[m]))
+        problem = build_problem(phi_d, m, spacing=spacing, radius_cells=radius_cells, phi_c=phi_c, l=l, truth=t_crop)
+        maps, infos = [], []
+        for k in range(seeds):
+            lam_k, info = _train_lambda(problem, m.shape, steps, device, seed + k, log)
+            maps.append(lam_k)
+            infos.append(info)
+        lam_crop = np.mean(maps, axis=0)
+        if seeds > 1:
+            lam_std_crop = np.std(maps, axis=0, ddof=1)
+        used = infos[0].get("steps_done", steps or TRAINING["steps"])
+        mode = f"trained ({used} steps, recovery {TRAINING['recovery']}" + (f", mean of {seeds} seeds)" if seeds > 1 else ")")
+        train_info = {**infos[0], "radius_cells": radius_cells, "seeds": seeds, "train_seconds_total": float(sum(i.get("train_seconds") or 0.0 for i in infos))}
     lam = np.full(mask.shape, np.nan)
     lam[box] = np.where(m, lam_crop, np.nan)
+    lam_std = None
+    if lam_std_crop is not None:
+        lam_std = np.full(mask.shape, np.nan)
+        lam_std[box] = np.where(m, lam_std_crop, np.nan)
 
     if inp.kind == "localisations" and inp.points_nm is not None:
-        baseline = baseline_from_points(inp.points_nm, inp.density, mask, inp.extent_nm, inp.pixel_size_nm)
+        baseline = baseline_from_points(inp.points_nm, inp.density, inp.mask, inp.extent_nm, inp.pixel_size_nm)
     else:
-        baseline = baseline_from_image(inp.density, mask, inp.pixel_size_nm)
-    t_het = heterochromatin_threshold(inp.density, mask)
+        baseline = baseline_from_image(inp.density, inp.mask, inp.pixel_size_nm)
+    t_het = heterochromatin_threshold(inp.density, inp.mask)
     inside = lam[mask]
     inside = inside[np.isfinite(inside)]
+
+    def stat(f) -> float:
+        return float(f(inside)) if inside.size else float("nan")
+
     runtime = time.perf_counter() - start
     summary: dict[str, Any] = {
         "input": str(inp.source) if inp.source else None,
@@ -332,13 +440,15 @@ def analyse_nucleus(
         "mode": mode,
         "shape": list(mask.shape),
         "pixel_size_nm": inp.pixel_size_nm,
-        "nucleus_pixels": int(mask.sum()),
-        "nucleus_area_um2": float(mask.sum() * inp.pixel_size_nm**2 / 1e6) if inp.pixel_size_nm else None,
-        "lambda_mean": float(inside.mean()) if inside.size else float("nan"),
-        "lambda_median": float(np.median(inside)) if inside.size else float("nan"),
-        "lambda_p10": float(np.percentile(inside, 10)) if inside.size else float("nan"),
-        "lambda_p90": float(np.percentile(inside, 90)) if inside.size else float("nan"),
-        "heterochromatin_fraction": float(((inp.density > t_het) & mask).sum() / mask.sum()),
+        "nucleus_pixels": int(inp.mask.sum()),
+        "analysed_pixels": int(mask.sum()),
+        "nucleus_area_um2": float(inp.mask.sum() * pixel_nm**2 / 1e6),
+        "lambda_mean": stat(np.mean),
+        "lambda_median": stat(np.median),
+        "lambda_p10": stat(lambda a: np.percentile(a, 10)),
+        "lambda_p90": stat(lambda a: np.percentile(a, 90)),
+        "lambda_spread_median": float(np.nanmedian(lam_std[mask])) if lam_std is not None else None,
+        "heterochromatin_fraction": float(((inp.density > t_het) & inp.mask).sum() / inp.mask.sum()),
         "phi_h_mean": float(np.nanmean(fr.phi_h[mask])),
         "equilibrium_lambda_mean": float(np.nanmean((fr.phi_h / fr.phi_e)[mask])),
         "domain_count": baseline.n_domains,
@@ -350,21 +460,32 @@ def analyse_nucleus(
         "runtime_seconds": runtime,
         "training": train_info,
         "model": {
+            "unit_nm": unit_nm,
+            "pixel_nm_used": pixel_nm,
             "spacing_per_pixel": spacing,
+            "radius_nm": radius_cells * pixel_nm,
+            "radius_cells": radius_cells,
+            "rim_pixels": rim_px,
             "phi_c": phi_c,
-            "contrast": contrast,
+            "share": share,
             "phi_max": PHI_MAX,
             "l": l,
-            "radius_cells": RADIUS_CELLS,
+            "background": fr.params["background"],
+            "background_estimate": fr.params["background_estimate"],
+            "clipped_fraction": fr.params["clipped_fraction"],
             "fraction_rule": fr.params["rule"],
         },
-        "notes": list(inp.notes),
+        "notes": list(inp.notes) + notes,
     }
     if truth is not None:
         tr = np.asarray(truth, dtype=float)
         summary["pearson"] = pearson(np.nan_to_num(lam), tr, mask)
         summary["pearson_equilibrium_guess"] = pearson(np.nan_to_num(fr.phi_h / fr.phi_e), tr, mask)
-    return NucleusResult(lam, fr.phi_h, fr.phi_d, mask, baseline, summary, inp)
+    return NucleusResult(lam, lam_std, fr.phi_h, fr.phi_d, mask, baseline, summary, inp)
+
+
+def _seed_count(result: NucleusResult) -> int:
+    return int(result.summary.get("training", {}).get("seeds", 1))
 
 
 def _save_figure(result: NucleusResult, path: Path) -> Path:
@@ -373,8 +494,9 @@ def _save_figure(result: NucleusResult, path: Path) -> Path:
 
     plt = require_matplotlib()
     inp = result.input
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7.5))
-    ax = axes.ravel()
+    spread = result.lambda_std
+    fig, axes = plt.subplots(2, 4 if spread is not None else 3, figsize=(16 if spread is not None else 12, 7.5))
+    ax = [axes[0, 0], axes[0, 1], axes[0, 2], axes[1, 0], axes[1, 1], axes[1, 2]]
     im = ax[0].imshow(inp.density, cmap="magma")
     ax[0].set_title("input density")
     fig.colorbar(im, ax=ax[0], shrink=0.8)
@@ -390,6 +512,13 @@ def _save_figure(result: NucleusResult, path: Path) -> Path:
     im = ax[3].imshow(lam, cmap="coolwarm", vmin=lo, vmax=hi)
     ax[3].set_title("lambda = Gamma_me / Gamma_ac")
     fig.colorbar(im, ax=ax[3], shrink=0.8)
+    if spread is not None:
+        im = axes[0, 3].imshow(spread, cmap="magma")
+        axes[0, 3].set_title(f"lambda spread over {_seed_count(result)} seeds (std)")
+        fig.colorbar(im, ax=axes[0, 3], shrink=0.8)
+        axes[0, 3].set_xticks([])
+        axes[0, 3].set_yticks([])
+        axes[1, 3].axis("off")
     c = result.baseline.centres
     if len(c) and inp.pixel_size_nm:
         x0, _, y0, _ = inp.extent_nm or (0.0, 0.0, 0.0, 0.0)
@@ -409,7 +538,7 @@ def _save_figure(result: NucleusResult, path: Path) -> Path:
         f"heterochromatin fraction {s['heterochromatin_fraction']:.3f}",
         f"domains {s['domain_count']}, R {s['domain_radius']:.4g} {s['domain_unit']}, d {s['domain_spacing']:.4g} {s['domain_unit']}",
         f"baseline Gamma_me/Gamma_ac {s['baseline_ratio']:.4g}",
-        f"pixel {s['pixel_size_nm'] or float('nan'):.4g} nm, spacing {s['model']['spacing_per_pixel']:.4g}/px",
+        f"pixel {s['model']['pixel_nm_used']:.4g} nm, radius {s['model']['radius_nm']:.0f} nm",
         f"runtime {s['runtime_seconds']:.1f} s",
     ]
     if "pearson" in s:
@@ -437,12 +566,19 @@ def write_outputs(result: NucleusResult, out_dir: str | Path, *, figure: bool = 
     files["lambda_npy"] = str(out / "lambda.npy")
     atomic_write(out / "mask.npy", lambda h: np.save(h, result.mask))
     files["mask_npy"] = str(out / "mask.npy")
+    maps = {"lambda": lam}
+    if result.lambda_std is not None:
+        spread = np.asarray(result.lambda_std, dtype=np.float32)
+        atomic_write(out / "lambda_std.npy", lambda h: np.save(h, spread))
+        files["lambda_std_npy"] = str(out / "lambda_std.npy")
+        maps["lambda_std"] = spread
     notes = result.summary.setdefault("notes", [])
     try:
         from ..imaging.images import write_tiff
 
-        write_tiff(out / "lambda.tif", lam, result.input.pixel_size_nm)
-        files["lambda_tif"] = str(out / "lambda.tif")
+        for name, array in maps.items():
+            write_tiff(out / f"{name}.tif", array, result.input.pixel_size_nm)
+            files[f"{name}_tif"] = str(out / f"{name}.tif")
     except ImportError as exc:
         notes.append(f"lambda.tif not written: {exc}")
     if figure:

@@ -7,7 +7,7 @@ Core dependencies only (numpy/scipy); TIFF needs the optional ``tifffile``
 """
 
 from ._common import ImagingError
-from .fractions import VolumeFractions, fractions_from_density, normalise_density
+from .fractions import VolumeFractions, estimate_background, fractions_from_density
 from .images import ImageData, block_downsample, read_image, reduce_stack, write_tiff
 from .localizations import (
     LocalizationTable,
@@ -35,7 +35,7 @@ __all__ = [
     "fractions_from_density",
     "largest_component",
     "load_mask",
-    "normalise_density",
+    "estimate_background",
     "nucleus_mask",
     "otsu_threshold",
     "read_image",

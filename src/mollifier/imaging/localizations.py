@@ -18,11 +18,13 @@ convention; ``extent = (x0, x1, y0, y1)`` in nm gives the outer pixel edges, so 
 from __future__ import annotations
 
 import csv
+import importlib
+import lzma
 import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -191,6 +193,17 @@ def _unit_scale(
     return _UNIT_SCALE[unit], note
 
 
+_OPENERS = {".gz": "gzip", ".xz": "lzma", ".bz2": "bz2"}
+
+
+def _open_text(path: Path) -> Any:
+    """Open a text table, decompressing ``.gz``/``.xz``/``.bz2`` by suffix."""
+    module = _OPENERS.get(path.suffix.lower())
+    if module is None:
+        return path.open("r", encoding="utf-8-sig", errors="strict")
+    return importlib.import_module(module).open(path, "rt", encoding="utf-8-sig", errors="strict")
+
+
 def read_localizations(
     path: str | Path,
     x_col: str | None = None,
@@ -200,7 +213,8 @@ def read_localizations(
     pixel_size_nm: float | None = None,
     delimiter: str | None = None,
 ) -> LocalizationTable:
-    """Read an SMLM localisation table (CSV/TSV/whitespace text).
+    """Read an SMLM localisation table (CSV/TSV/whitespace text, optionally compressed
+    as ``.gz``, ``.xz`` or ``.bz2``).
 
     Lines starting with ``#`` before the header are skipped. Rows with a non-finite
     coordinate are dropped (with a note).
@@ -225,7 +239,7 @@ def read_localizations(
     if not path.is_file():
         raise ImagingError(f"localisation file {str(path)!r} not found")
     try:
-        with path.open("r", encoding="utf-8-sig", errors="strict") as fh:
+        with _open_text(path) as fh:
             skip = 0
             header_line = ""
             for line in fh:
@@ -233,7 +247,7 @@ def read_localizations(
                 if line.strip() and not line.lstrip().startswith("#"):
                     header_line = line
                     break
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, lzma.LZMAError) as exc:  # corrupt archives: OSError/EOFError/LZMAError
         raise ImagingError(f"cannot read localisation file {str(path)!r}: {exc}") from exc
     if not header_line:
         raise ImagingError(f"localisation file {str(path)!r} is empty (no header line)")
@@ -273,17 +287,17 @@ def read_localizations(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            data = np.loadtxt(
-                path,
-                delimiter=delim,
-                skiprows=skip,
-                usecols=usecols,
-                ndmin=2,
-                comments="#",
-                encoding="utf-8-sig",
-                dtype=float,
-            )
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+            with _open_text(path) as fh:
+                data = np.loadtxt(
+                    fh,
+                    delimiter=delim,
+                    skiprows=skip,
+                    usecols=usecols,
+                    ndmin=2,
+                    comments="#",
+                    dtype=float,
+                )
+    except (ValueError, OSError, EOFError, UnicodeDecodeError, lzma.LZMAError) as exc:
         raise ImagingError(
             f"cannot parse localisation file {str(path)!r} (columns {[columns[i] for i in usecols]}): {exc}"
         ) from exc

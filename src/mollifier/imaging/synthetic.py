@@ -4,11 +4,14 @@ Pipeline of :func:`synthetic_nucleus`:
 
 1. Simulate the chromatin model to steady state with a known ``lambda`` field
    (:func:`~mollifier.problems.forward.simulate_chromatin`, log-normal random by
-   default) on an ``n x n`` periodic grid over ``[0, L]^2``.
-2. Map the simulation square onto a field of view of ``field_nm`` nm: grid node
+   default) on an ``n x n`` periodic grid over ``[0, L]^2`` with
+   ``L = field_nm / unit_nm``: one model length unit is ``unit_nm`` nm (default
+   1000, one micrometre, the convention of :mod:`mollifier.chromatin.pipeline`).
+2. Map the simulation square onto the field of view of ``field_nm`` nm: grid node
    ``(i, j)`` becomes the centre of image pixel ``[iy=j, ix=i]`` of side
-   ``p = field_nm / n``, i.e. ``x_nm = (x_sim / L * n + 0.5) * p``. All returned maps
-   are in image order ``[iy, ix]`` (the simulation's ``[ix, iy]`` arrays transposed).
+   ``p = field_nm / n`` (default 12800 / 128 = 100 nm), i.e.
+   ``x_nm = (x_sim / L * n + 0.5) * p``. All returned maps are in image order
+   ``[iy, ix]`` (the simulation's ``[ix, iy]`` arrays transposed).
 3. Emitter density = ``phi_h`` inside an elliptical nucleus (diameter ``diameter_nm``,
    ~10 um, centred), 0 outside: each pixel draws a Poisson number of emitters, placed
    uniformly in the pixel.
@@ -128,14 +131,14 @@ def synthetic_nucleus(
     correlation_length: float = 0.6,
     sigma: float = 0.5,
     lambda_mean: float = 1.0,
-    L: float = 10.0,
     l: float = 0.03,  # noqa: E741
     phi_c: float = 0.8,
-    field_nm: float = 12_000.0,
+    field_nm: float = 12_800.0,
+    unit_nm: float = 1000.0,
     diameter_nm: float = 10_000.0,
     aspect: float = 1.0,
     angle_deg: float = 0.0,
-    n_emitters: float = 150_000,
+    n_emitters: float = 1_000_000,
     mean_blinks: float = 2.0,
     precision_nm: tuple[float, float] = (10.0, 20.0),
     background_fraction: float = 0.05,
@@ -151,14 +154,16 @@ def synthetic_nucleus(
         correlation_length: Of the random ``lambda`` (simulation units).
         sigma: Std of ``log lambda`` for the random field.
         lambda_mean: Mean of the random ``lambda``.
-        L: Simulation domain side.
-        l: Interface length of the model.
+        l: Interface length of the model (model units).
         phi_c: Total chromatin fraction of the model.
         field_nm: Field of view side in nm (the simulation square maps onto it).
+        unit_nm: Nanometres per model length unit (sets ``L = field_nm / unit_nm``).
         diameter_nm: Nucleus major axis in nm (must fit in ``field_nm``).
         aspect: Minor/major axis ratio of the nucleus ellipse.
         angle_deg: Rotation of the ellipse.
-        n_emitters: Expected number of emitters inside the nucleus.
+        n_emitters: Expected number of emitters inside the nucleus (the default, 10^6
+            emitters and ~2.1 million localisations, is a typical STORM acquisition
+            of a labelled nucleus).
         mean_blinks: Mean number of localisations per emitter (>= 1).
         precision_nm: ``(lo, hi)`` range of per-localisation precision (nm).
         background_fraction: Fraction of all localisations that are uniform background,
@@ -175,6 +180,8 @@ def synthetic_nucleus(
 
     if diameter_nm > field_nm:
         raise ImagingError(f"diameter_nm ({diameter_nm}) must not exceed field_nm ({field_nm})")
+    if not unit_nm > 0:
+        raise ImagingError(f"unit_nm must be > 0; got {unit_nm}")
     if not n_emitters > 0:
         raise ImagingError(f"n_emitters must be > 0; got {n_emitters}")
     if not mean_blinks >= 1:
@@ -187,6 +194,7 @@ def synthetic_nucleus(
     if int(n_frames) < 1:
         raise ImagingError(f"n_frames must be >= 1; got {n_frames}")
 
+    L = float(field_nm) / float(unit_nm)
     rng = np.random.default_rng(seed)
     sim_seed = int(rng.integers(2**31 - 1))
     sim = simulate_chromatin(
@@ -241,7 +249,7 @@ def synthetic_nucleus(
         "emitter": emitter[order].astype(np.int64),
     }
     params = {
-        "n": n, "seed": seed, "sim_seed": sim_seed, "L": L, "l": l, "phi_c": phi_c,
+        "n": n, "seed": seed, "sim_seed": sim_seed, "L": L, "unit_nm": float(unit_nm), "l": l, "phi_c": phi_c,
         "field_nm": float(field_nm), "diameter_nm": float(diameter_nm), "aspect": aspect,
         "angle_deg": angle_deg, "n_emitters_expected": float(n_emitters),
         "n_emitters": int(n_em), "mean_blinks": float(mean_blinks),

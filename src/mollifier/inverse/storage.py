@@ -16,7 +16,11 @@ __all__ = ["atomic_write", "write_json", "write_npz", "write_torch"]
 
 
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None]) -> Path:
-    """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
+    """Write through a temporary file in the same folder, fsync, then rename over ``path``.
+
+    The file gets the permissions a plain ``open()`` would give (``0o666`` less the
+    umask), not the owner-only mode of the temporary file.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -25,12 +29,19 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None
             writer(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _default(value: Any) -> Any:
