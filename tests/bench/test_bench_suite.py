@@ -25,6 +25,7 @@ def test_preset_specs_are_unique_and_small_grids_come_first():
             assert all(t["grid"] < s["grid"] for t in specs[:i] if group(t) == group(s))
     quick = preset_specs("quick")
     assert {s["engine"] for s in quick if s["kind"] == "accuracy"} >= {"mollifier", "autodiff"}
+    assert {s["problem"] for s in quick if s["kind"] == "accuracy"} == {"langevin", "heat", "chromatin"}
     with pytest.raises(ValueError, match="allowed: quick, paper"):
         preset_specs("nope")
 

@@ -86,12 +86,12 @@ class Preset:
 _ALL_ENGINES = ("mollifier", "autodiff", "autodiff-forward", "fd")
 
 PRESETS: dict[str, Preset] = {
-    # Minutes on a 2-core CPU. Accuracy: the 4th-order problem at its defaults, every
-    # engine given the same wall-clock budget (45 s of training).
+    # About 40 minutes on a 2-core CPU. Accuracy: the three problems at their defaults,
+    # every engine given the same wall-clock budget (45 s of training).
     "quick": Preset(
         scaling=((1, (32, 64, 128)), (2, (32, 64, 128)), (4, (32, 64, 128)), (6, (32, 64))),
         scaling_engines=_ALL_ENGINES,
-        accuracy={"chromatin": {}},
+        accuracy={"langevin": {}, "heat": {}, "chromatin": {}},
         accuracy_engines=("mollifier", "autodiff", "fd", "direct", "direct-savgol", "direct-gaussian"),
         backbones=("mlp",),
         noises=(0.01, 0.05, 0.1),
