@@ -101,8 +101,9 @@ def test_truth_sidecar_aligns_and_scores(tmp_path, capsys):
     truth = read_truth(table)
     assert truth.lambda_map.shape == (48, 48) and truth.pixel_size_nm == pytest.approx(12_800 / 48)
     out = tmp_path / "res"
-    rc, stdout, err = _run(["chromatin", tmp_path / "syn", "--preview", "--out", out, "--no-figures", "--json"], capsys)
+    rc, stdout, err = _run(["chromatin", tmp_path / "syn", "--preview", "--out", out, "--json"], capsys)
     assert rc == 0, err
+    assert (out / "cell" / "figure.png").is_file()  # with the true map as a fourth panel
     row = json.loads(stdout.strip().splitlines()[-1])["nuclei"][0]
     assert row["input"].endswith("cell.csv.xz") and row["output"].endswith("cell")
     summary = json.loads((out / "cell" / "summary.json").read_text())

@@ -149,6 +149,7 @@ class NucleusResult:
     baseline: BaselineResult
     summary: dict[str, Any]
     input: NucleusInput
+    truth: np.ndarray | None = None
 
 
 def load_input(
@@ -481,7 +482,8 @@ def analyse_nucleus(
         tr = np.asarray(truth, dtype=float)
         summary["pearson"] = pearson(np.nan_to_num(lam), tr, mask)
         summary["pearson_equilibrium_guess"] = pearson(np.nan_to_num(fr.phi_h / fr.phi_e), tr, mask)
-    return NucleusResult(lam, lam_std, fr.phi_h, fr.phi_d, mask, baseline, summary, inp)
+    truth_map = None if truth is None else np.where(mask, np.asarray(truth, dtype=float), np.nan)
+    return NucleusResult(lam, lam_std, fr.phi_h, fr.phi_d, mask, baseline, summary, inp, truth_map)
 
 
 def _seed_count(result: NucleusResult) -> int:
@@ -494,8 +496,9 @@ def _save_figure(result: NucleusResult, path: Path) -> Path:
 
     plt = require_matplotlib()
     inp = result.input
-    spread = result.lambda_std
-    fig, axes = plt.subplots(2, 4 if spread is not None else 3, figsize=(16 if spread is not None else 12, 7.5))
+    spread, truth = result.lambda_std, result.truth
+    extra = spread is not None or truth is not None  # a fourth column
+    fig, axes = plt.subplots(2, 4 if extra else 3, figsize=(16 if extra else 12, 7.5))
     ax = [axes[0, 0], axes[0, 1], axes[0, 2], axes[1, 0], axes[1, 1], axes[1, 2]]
     im = ax[0].imshow(inp.density, cmap="magma")
     ax[0].set_title("input density")
@@ -510,15 +513,22 @@ def _save_figure(result: NucleusResult, path: Path) -> Path:
     finite = lam[np.isfinite(lam)]
     lo, hi = (np.percentile(finite, [2, 98]) if finite.size else (0, 1))
     im = ax[3].imshow(lam, cmap="coolwarm", vmin=lo, vmax=hi)
-    ax[3].set_title("lambda = Gamma_me / Gamma_ac")
+    ax[3].set_title("lambda = Gamma_me/Gamma_ac")
     fig.colorbar(im, ax=ax[3], shrink=0.8)
-    if spread is not None:
-        im = axes[0, 3].imshow(spread, cmap="magma")
-        axes[0, 3].set_title(f"lambda spread over {_seed_count(result)} seeds (std)")
-        fig.colorbar(im, ax=axes[0, 3], shrink=0.8)
-        axes[0, 3].set_xticks([])
-        axes[0, 3].set_yticks([])
-        axes[1, 3].axis("off")
+    if extra:
+        for row, (image, title, cmap, limits) in enumerate((
+            (truth, "true lambda (synthetic input)", "coolwarm", (lo, hi)),
+            (spread, f"lambda spread over {_seed_count(result)} seeds (std)", "magma", (None, None)),
+        )):
+            a = axes[row, 3]
+            if image is None:
+                a.axis("off")
+                continue
+            im = a.imshow(image, cmap=cmap, vmin=limits[0], vmax=limits[1])
+            a.set_title(title)
+            fig.colorbar(im, ax=a, shrink=0.8)
+            a.set_xticks([])
+            a.set_yticks([])
     c = result.baseline.centres
     if len(c) and inp.pixel_size_nm:
         x0, _, y0, _ = inp.extent_nm or (0.0, 0.0, 0.0, 0.0)
