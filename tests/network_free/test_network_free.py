@@ -12,7 +12,7 @@ from mollifier.problems import make_problem
 CLEAN = {
     ("langevin", "mollifier"): 0.999, ("langevin", "savgol"): 0.999, ("langevin", "gaussian"): 0.99,
     ("langevin", "spline"): 0.999, ("heat", "mollifier"): 0.99, ("heat", "savgol"): 0.99,
-    ("heat", "spline"): 0.99, ("chromatin", "mollifier"): 0.99, ("chromatin", "savgol"): 0.99,
+    ("heat", "spline"): 0.99, ("heat", "gaussian"): 0.99, ("chromatin", "mollifier"): 0.99, ("chromatin", "savgol"): 0.99,
     ("chromatin", "gaussian"): 0.95,
 }
 

@@ -13,7 +13,10 @@ derivatives the problem's direct-recovery formula needs, and applies it. Smoothe
   (``scipy.interpolate.make_smoothing_spline``), applied separably (1-D along each axis).
 
 Non-periodic problems get no estimate within one radius of the edge (NaN there; metrics
-skip NaN) for ``mollifier``; the scipy smoothers use their own edge handling.
+skip NaN) for ``mollifier``, and none within the filter's reach (4 standard deviations,
+``4/3`` of the radius) for ``gaussian``, whose constant extension at an edge gives wrong
+derivatives there; ``savgol`` (polynomial fit at the edges) and ``spline`` use their own
+edge handling.
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ def smoothed_derivatives(
     return {name: sum(coeff * one(idx) for idx, coeff in spec.items()) for name, spec in specs.items()}
 
 
+_GAUSSIAN_TRUNCATE = 4.0  # scipy.ndimage.gaussian_filter's default truncation, in standard deviations
+
+
 def _one_dimensional(smoother: str, spacing, radius, periodic: bool, max_order: int):
     from scipy import interpolate, ndimage, signal
 
@@ -104,7 +110,14 @@ def _one_dimensional(smoother: str, spacing, radius, periodic: bool, max_order: 
         sigma[axis] = radius[axis] / spacing[axis] / 3.0
         orders = [0] * y.ndim
         orders[axis] = order
-        return ndimage.gaussian_filter(y, sigma, order=orders, mode="wrap" if periodic else "nearest") / spacing[axis] ** order
+        out = ndimage.gaussian_filter(y, sigma, order=orders, mode="wrap" if periodic else "nearest") / spacing[axis] ** order
+        if not periodic:  # within the filter's reach of an edge it sees the constant extension: wrong derivatives
+            reach = int(np.ceil(_GAUSSIAN_TRUNCATE * sigma[axis]))
+            edge = [slice(None)] * y.ndim
+            for band in (slice(0, reach), slice(max(y.shape[axis] - reach, 0), None)):
+                edge[axis] = band
+                out[tuple(edge)] = np.nan
+        return out
 
     def spline(y: np.ndarray, axis: int, order: int) -> np.ndarray:
         moved = np.moveaxis(y, axis, -1)
