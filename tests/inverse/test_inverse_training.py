@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import mollifier
-from mollifier.inverse import InverseProblem, NonFiniteLossError, Observations, TrainConfig, UnknownField, train
+from mollifier.inverse import InverseProblem, NonFiniteLossError, Observations, TrainConfig, train
 from mollifier.problems import make_problem
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -53,7 +53,6 @@ from ..core.operators import biharmonic, laplacian
 from ..imaging import (
     ImagingError,
     density_map,
-    find_nucleus_mask,
     fractions_from_density,
     nucleus_mask,
     block_downsample,
