@@ -173,6 +173,18 @@ def test_fine_image_is_binned_to_the_working_pixel(tmp_path):
     assert inp.mask.shape == inp.density.shape and inp.mask.any()
 
 
+def test_voronoi_density_and_blur_options(small_csv, tmp_path, capsys):
+    out = tmp_path / "vor"
+    rc, _, err = _run(["chromatin", small_csv, "--preview", "--density", "voronoi", "--blur-nm", 15, "--out", out,
+                       "--no-figures"], capsys)
+    assert rc == 0, err
+    summary = json.loads((out / "nucleus" / "summary.json").read_text())
+    assert "density map: Voronoi cell areas" in summary["notes"] and np.isfinite(summary["lambda_median"])
+    rc, _, err = _run(["chromatin", small_csv, "--preview", "--blur-nm", -1, "--out", tmp_path / "neg", "--no-figures"],
+                      capsys)
+    assert rc == 1 and "blur" in err
+
+
 def test_stack_needs_a_plane_or_projection(tmp_path, capsys):
     stack = np.random.default_rng(0).poisson(5.0, (3, 40, 40)).astype(np.float32)
     stack[:, 10:30, 10:30] += 20

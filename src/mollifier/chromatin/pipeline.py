@@ -161,6 +161,8 @@ def load_input(
     extent_nm: tuple[float, float, float, float] | None = None,
     slice: int | None = None,  # noqa: A002 - mirrors --slice
     project: str | None = None,
+    density: str = "histogram",
+    blur_nm: float | None = None,
 ) -> NucleusInput:
     """Read one nucleus: localisation table or image -> density, mask.
 
@@ -175,6 +177,11 @@ def load_input(
             the localisations' bounding box), e.g. the camera frame, to align maps.
         slice, project: For a 3-D image stack: the plane to use, or ``"max"``/``"mean"``
             projection (:func:`~mollifier.imaging.reduce_stack`).
+        density: How localisations become a density map: ``"histogram"`` (counts per
+            pixel) or ``"voronoi"`` (1 / Voronoi cell area, slower); see
+            :func:`~mollifier.imaging.density_map`.
+        blur_nm: Gaussian blur of the density map (e.g. the localisation precision);
+            None for none.
 
     Raises:
         ImagingError: unreadable input, no coordinate columns, bad mask, ...
@@ -195,17 +202,17 @@ def load_input(
     if kind == "image":
         img = read_image(path, pixel_size_nm=pixel_size_nm, slice=slice, project=project)  # type: ignore[arg-type]
         notes += img.notes
-        density, px = img.data, img.pixel_size_nm
-        given = nucleus_mask(density, mask) if mask is not None else None  # checked at the file's shape
+        image, px = img.data, img.pixel_size_nm
+        given = nucleus_mask(image, mask) if mask is not None else None  # checked at the file's shape
         if px is not None and px < PIXEL_NM / 1.4:
             factor = int(round(PIXEL_NM / px))
-            density = block_downsample(density, factor) * factor**2
+            image = block_downsample(image, factor) * factor**2
             notes.append(f"{px:g} nm pixels summed in blocks of {factor}x{factor} to {px * factor:g} nm")
             px *= factor
             if given is not None:
                 given = block_downsample(given.astype(float), factor) >= 0.5
-        m = nucleus_mask(density, given if given is not None else None)
-        return NucleusInput(density, m, px, "image", path, notes=notes)
+        m = nucleus_mask(image, given if given is not None else None)
+        return NucleusInput(image, m, px, "image", path, notes=notes)
     table = read_localizations(path, x_col, y_col)
     notes += table.notes
     pts = table.points
@@ -214,11 +221,16 @@ def load_input(
     if pixel_size_nm is None:
         pixel_size_nm = PIXEL_NM
         notes.append(f"density map pixel {PIXEL_NM:g} nm (the default; --pixel-size to change)")
-    density, extent = density_map(pts, float(pixel_size_nm), extent=extent_nm, return_extent=True)
-    if min(density.shape) < 16:
-        raise ImagingError(f"density map is only {density.shape[0]}x{density.shape[1]} px at {pixel_size_nm:g} nm; use a smaller --pixel-size")
-    m = nucleus_mask(density, mask)
-    return NucleusInput(density, m, float(pixel_size_nm), "localisations", path, pts, tuple(float(e) for e in extent), notes)
+    if density not in ("histogram", "voronoi"):
+        raise ImagingError(f"density must be 'histogram' or 'voronoi'; got {density!r}")
+    if density == "voronoi":
+        notes.append("density map: Voronoi cell areas")
+    image, extent = density_map(pts, float(pixel_size_nm), extent=extent_nm, blur_nm=blur_nm, method=density,  # type: ignore[arg-type]
+                                return_extent=True)
+    if min(image.shape) < 16:
+        raise ImagingError(f"density map is only {image.shape[0]}x{image.shape[1]} px at {pixel_size_nm:g} nm; use a smaller --pixel-size")
+    m = nucleus_mask(image, mask)
+    return NucleusInput(image, m, float(pixel_size_nm), "localisations", path, pts, tuple(float(e) for e in extent), notes)
 
 
 def _crop_box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:

@@ -64,6 +64,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="mollifier radius (default: 800 nm; larger for sparser data)")
     p.add_argument("--rim-nm", type=float, default=100.0, metavar="NM",
                    help="nucleus rim left out of the analysis (default: 100 nm, at least one pixel; 0 keeps it)")
+    p.add_argument("--density", choices=("histogram", "voronoi"), default="histogram",
+                   help="localisations -> density map: counts per pixel (default) or Voronoi cell areas")
+    p.add_argument("--blur-nm", type=float, metavar="NM",
+                   help="Gaussian blur of the density map, e.g. the localisation precision (default: none)")
     p.add_argument("--slice", type=int, metavar="N", help="for a 3-D image stack: use plane N")
     p.add_argument("--project", choices=("max", "mean"), help="for a 3-D image stack: project the planes")
     p.add_argument("--x-col", help="x coordinate column (default: detected)")
@@ -169,7 +173,7 @@ def _process_all(args: argparse.Namespace, paths: list[Path], out: Path, ctx: Di
                 truth = None
             inp = load_input(path, pixel_size_nm=truth.pixel_size_nm if truth else args.pixel_size, mask=args.mask,
                              x_col=args.x_col, y_col=args.y_col, extent_nm=truth.extent_nm if truth else None,
-                             slice=args.slice, project=args.project)
+                             slice=args.slice, project=args.project, density=args.density, blur_nm=args.blur_nm)
             result = analyse_nucleus(inp, steps=args.steps, preview=args.preview, seeds=args.seeds,
                                      unit_nm=args.unit_nm, radius_nm=args.radius_nm, rim_nm=args.rim_nm, device=device,
                                      truth=truth.lambda_map if truth else None, log=say)
