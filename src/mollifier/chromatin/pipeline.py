@@ -59,6 +59,7 @@ from ..imaging import (
     read_image,
     read_localizations,
 )
+from ..imaging.localizations import COMPRESSED_SUFFIXES, uncompressed_name
 from ..inverse.problem import InverseProblem, Observations, UnknownField
 from .baseline import BaselineResult, baseline_from_image, baseline_from_points, heterochromatin_threshold
 
@@ -96,17 +97,13 @@ RIM_NM = 100.0
 TRAINING: dict[str, Any] = {"steps": 2000, "recovery": "learned", "residual_weight": 0.1}
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".npy"}
 TABLE_SUFFIXES = {".csv", ".tsv", ".txt"}
-COMPRESSED_SUFFIXES = {".gz", ".xz", ".bz2"}
 
 
 def input_kind(path: Path) -> str | None:
     """``"image"``, ``"localisations"`` (tables, also ``.csv.gz`` etc.) or None."""
-    suffixes = [x.lower() for x in path.suffixes[-2:]]
-    if suffixes and suffixes[-1] in IMAGE_SUFFIXES:
+    if path.suffix.lower() in IMAGE_SUFFIXES:
         return "image"
-    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
-        suffixes = suffixes[:-1]
-    if suffixes and suffixes[-1] in TABLE_SUFFIXES:
+    if Path(uncompressed_name(path)).suffix.lower() in TABLE_SUFFIXES:
         return "localisations"
     return None
 
@@ -195,7 +192,7 @@ def load_input(
     if kind is None:
         raise ImagingError(
             f"input {str(path)!r}: unknown file type; expected a localisation table "
-            f"({', '.join(sorted(TABLE_SUFFIXES))}, optionally {', '.join(sorted(COMPRESSED_SUFFIXES))}) "
+            f"({', '.join(sorted(TABLE_SUFFIXES))}, optionally {', '.join(COMPRESSED_SUFFIXES)}) "
             f"or an image ({', '.join(sorted(IMAGE_SUFFIXES))})"
         )
     notes: list[str] = []

@@ -28,12 +28,10 @@ from typing import Any
 import numpy as np
 
 from ..imaging import ImagingError
+from ..imaging.localizations import uncompressed_name
 from ..inverse.storage import atomic_write
 
 __all__ = ["Truth", "truth_path", "read_truth", "write_synthetic", "sample_path"]
-
-_COMPRESSED = (".gz", ".xz", ".bz2")
-
 
 @dataclass
 class Truth:
@@ -49,12 +47,7 @@ class Truth:
 def truth_path(table: str | Path) -> Path:
     """``NAME.truth.npz`` beside ``NAME.csv`` / ``NAME.csv.xz`` / ``NAME.tsv`` ..."""
     p = Path(table)
-    name = p.name
-    for suffix in _COMPRESSED:
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    return p.with_name(f"{stem}.truth.npz")
+    return p.with_name(f"{Path(uncompressed_name(p)).stem}.truth.npz")
 
 
 def read_truth(table: str | Path) -> Truth | None:

@@ -95,11 +95,12 @@ def collect_inputs(items: list[str]) -> list[Path]:
 
 
 def _stems(paths: list[Path]) -> list[str]:
+    from ..imaging.localizations import uncompressed_name
+
     seen: dict[str, int] = {}
     out = []
     for p in paths:
-        name = p.name[: -len(p.suffix)] if p.suffix.lower() in (".gz", ".xz", ".bz2") else p.name
-        stem = Path(name).stem or "input"
+        stem = Path(uncompressed_name(p)).stem or "input"
         n = seen.get(stem, 0)
         seen[stem] = n + 1
         out.append(stem if n == 0 else f"{stem}-{n + 1}")

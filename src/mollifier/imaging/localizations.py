@@ -39,6 +39,8 @@ __all__ = [
     "density_map",
     "voronoi_density",
     "THUNDERSTORM_COLUMNS",
+    "COMPRESSED_SUFFIXES",
+    "uncompressed_name",
 ]
 
 Extent = tuple[float, float, float, float]
@@ -194,6 +196,14 @@ def _unit_scale(
 
 
 _OPENERS = {".gz": "gzip", ".xz": "lzma", ".bz2": "bz2"}
+#: Compressions :func:`read_localizations` opens transparently (by suffix).
+COMPRESSED_SUFFIXES: tuple[str, ...] = tuple(_OPENERS)
+
+
+def uncompressed_name(path: str | Path) -> str:
+    """The file name without a compression suffix: ``cell.csv.xz`` -> ``cell.csv``."""
+    p = Path(path)
+    return p.name[: -len(p.suffix)] if p.suffix.lower() in _OPENERS else p.name
 
 
 def _open_text(path: Path) -> Any:
