@@ -159,6 +159,16 @@ def test_seeds_give_mean_map_and_spread(small_csv, tmp_path, capsys):
     assert rc != 0 and "--sample" in err
 
 
+def test_cli_help_states_the_pipeline_defaults(capsys):
+    from mollifier.chromatin.pipeline import PIXEL_NM, RADIUS_NM, RIM_NM, TRAINING, UNIT_NM
+
+    with pytest.raises(SystemExit):
+        main(["chromatin", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for value in (UNIT_NM, RADIUS_NM, RIM_NM, PIXEL_NM, TRAINING["steps"]):
+        assert f"default: {value:g}" in text, value
+
+
 def test_fine_image_is_binned_to_the_working_pixel(tmp_path):
     from mollifier.chromatin.pipeline import load_input
     from mollifier.imaging import write_tiff

@@ -69,6 +69,7 @@ __all__ = [
     "RADIUS_NM",
     "RIM_NM",
     "TRAINING",
+    "check_options",
     "input_kind",
     "NucleusInput",
     "NucleusResult",
@@ -295,6 +296,33 @@ def build_problem(
     )
 
 
+def check_options(
+    *,
+    steps: int | None = None,
+    seeds: int = 1,
+    preview: bool = False,
+    unit_nm: float = UNIT_NM,
+    radius_nm: float = RADIUS_NM,
+    rim_nm: float = RIM_NM,
+) -> None:
+    """Check the options of :func:`analyse_nucleus` (the ``mollifier chromatin`` flags).
+
+    Raises:
+        ValueError: naming the argument and its flag, what was received and what is allowed.
+    """
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"`steps` (--steps) must be an integer >= 1; got {steps!r}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"`seeds` (--seeds) must be an integer >= 1; got {seeds!r}")
+    if preview and seeds > 1:
+        raise ValueError("`seeds` (--seeds) applies to training; the --preview estimate is deterministic")
+    for name, value in (("unit_nm", unit_nm), ("radius_nm", radius_nm)):
+        if not value > 0:
+            raise ValueError(f"`{name}` (--{name.replace('_', '-')}) must be > 0; got {value}")
+    if not rim_nm >= 0:
+        raise ValueError(f"`rim_nm` (--rim-nm) must be >= 0; got {rim_nm}")
+
+
 def _pixel_size(inp: NucleusInput) -> tuple[float, list[str]]:
     """The input's pixel size, or the one that makes the nucleus :data:`ASSUMED_DIAMETER_NM` across."""
     if inp.pixel_size_nm is not None:
@@ -312,8 +340,6 @@ def _train_lambda(problem: InverseProblem, shape: tuple[int, ...], steps: int | 
 
     cfg = {k: v for k, v in TRAINING.items() if k != "residual_weight"}
     if steps is not None:
-        if steps < 1:
-            raise ValueError(f"--steps must be >= 1; got {steps}")
         cfg["steps"] = int(steps)
     cfg["residual_warmup"] = cfg["steps"] // 3
     config = TrainConfig(**cfg, device=device, seed=seed, checkpoint_every=0, log_every=0)
@@ -371,15 +397,7 @@ def analyse_nucleus(
     """
     from ..inverse.metrics import pearson
 
-    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
-        raise ValueError(f"--seeds must be an integer >= 1; got {seeds!r}")
-    if preview and seeds > 1:
-        raise ValueError("--seeds applies to training; the --preview estimate is deterministic")
-    for name, value in (("unit_nm", unit_nm), ("radius_nm", radius_nm)):
-        if not value > 0:
-            raise ValueError(f"`{name}` must be > 0; got {value}")
-    if not rim_nm >= 0:
-        raise ValueError(f"`rim_nm` must be >= 0; got {rim_nm}")
+    check_options(steps=steps, seeds=seeds, preview=preview, unit_nm=unit_nm, radius_nm=radius_nm, rim_nm=rim_nm)
     start = time.perf_counter()
     if truth is not None and np.shape(truth) != inp.mask.shape:
         raise ValueError(f"truth has shape {np.shape(truth)}; expected {inp.mask.shape}")

@@ -58,11 +58,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="train N networks from different seeds: mean map plus a per-pixel spread map (default: 1)")
     p.add_argument("--preview", action="store_true", help="network-free estimate only (no training; seconds)")
-    p.add_argument("--unit-nm", type=float, default=1000.0, metavar="NM",
+    # defaults (None here) are the pipeline's UNIT_NM, RADIUS_NM, RIM_NM and TRAINING
+    p.add_argument("--unit-nm", type=float, metavar="NM",
                    help="nm per model length unit (default: 1000, the model's micrometre)")
-    p.add_argument("--radius-nm", type=float, default=800.0, metavar="NM",
+    p.add_argument("--radius-nm", type=float, metavar="NM",
                    help="mollifier radius (default: 800 nm; larger for sparser data)")
-    p.add_argument("--rim-nm", type=float, default=100.0, metavar="NM",
+    p.add_argument("--rim-nm", type=float, metavar="NM",
                    help="nucleus rim left out of the analysis (default: 100 nm, at least one pixel; 0 keeps it)")
     p.add_argument("--density", choices=("histogram", "voronoi"), default="histogram",
                    help="localisations -> density map: counts per pixel (default) or Voronoi cell areas")
@@ -122,18 +123,18 @@ def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write(path, lambda h: h.write(data))
 
 
+def _analysis_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given for :func:`~mollifier.chromatin.pipeline.analyse_nucleus` (the rest keep its defaults)."""
+    given = {"steps": args.steps, "unit_nm": args.unit_nm, "radius_nm": args.radius_nm, "rim_nm": args.rim_nm}
+    return {"seeds": args.seeds, "preview": args.preview, **{k: v for k, v in given.items() if v is not None}}
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.steps is not None and args.steps < 1:
-        raise ValueError(f"`--steps` must be >= 1; got {args.steps}")
+    from ..chromatin.pipeline import check_options
+
+    check_options(**_analysis_options(args))  # once, before any input is read
     if args.pixel_size is not None and not args.pixel_size > 0:
         raise ValueError(f"`--pixel-size` must be > 0; got {args.pixel_size}")
-    for flag, value in (("--unit-nm", args.unit_nm), ("--radius-nm", args.radius_nm)):
-        if not value > 0:
-            raise ValueError(f"`{flag}` must be > 0; got {value}")
-    if args.seeds < 1:
-        raise ValueError(f"`--seeds` must be >= 1; got {args.seeds}")
-    if args.preview and args.seeds > 1:
-        raise ValueError("`--seeds` applies to training; --preview is deterministic")
     if not args.inputs and not args.sample:
         raise ValueError("give at least one INPUT (file or folder), or --sample for the packaged nucleus")
     paths = collect_inputs(args.inputs)
@@ -175,8 +176,7 @@ def _process_all(args: argparse.Namespace, paths: list[Path], out: Path, ctx: Di
             inp = load_input(path, pixel_size_nm=truth.pixel_size_nm if truth else args.pixel_size, mask=args.mask,
                              x_col=args.x_col, y_col=args.y_col, extent_nm=truth.extent_nm if truth else None,
                              slice=args.slice, project=args.project, density=args.density, blur_nm=args.blur_nm)
-            result = analyse_nucleus(inp, steps=args.steps, preview=args.preview, seeds=args.seeds,
-                                     unit_nm=args.unit_nm, radius_nm=args.radius_nm, rim_nm=args.rim_nm, device=device,
+            result = analyse_nucleus(inp, **_analysis_options(args), device=device,
                                      truth=truth.lambda_map if truth else None, log=say)
             files = write_outputs(result, out / stem, figure=not args.no_figures)
             row = {**result.summary, "output": str(out / stem), "files": files}
