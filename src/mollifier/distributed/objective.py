@@ -22,7 +22,7 @@ import torch
 
 from ..inverse.model import InverseModel, as_tensor_on_grid
 from ..inverse.problem import InverseProblem
-from ..inverse.training import _ramp
+from ..inverse.training import _Objective
 from .collectives import all_gather_rows, all_reduce_sum_, broadcast_module_
 from .context import DistributedContext
 from .tiling import Slab, TiledDerivatives, make_slabs, rows_of
@@ -30,8 +30,8 @@ from .tiling import Slab, TiledDerivatives, make_slabs, rows_of
 __all__ = ["TiledObjective"]
 
 
-class TiledObjective:
-    """Loss terms of this rank's slab; same interface as the single-process objective.
+class TiledObjective(_Objective):
+    """Loss terms of this rank's slab: the single-process objective's loss, on one slab.
 
     Args:
         problem: The whole problem (every rank holds all data; only its rows are used).
@@ -58,6 +58,8 @@ class TiledObjective:
         dtype: torch.dtype,
         ctx: DistributedContext,
     ) -> None:
+        # _Objective.__init__ is not called: it would build the whole grid's data and
+        # coordinates on every rank; this sets the same attributes for the slab.
         if problem.boundary_loss is not None:
             raise ValueError(
                 f"problem {problem.name!r} has a `boundary_loss`, which tiled (multi-process) training does not "
@@ -77,7 +79,7 @@ class TiledObjective:
         self.observed_count = float(obs.mask.sum()) * obs.channels  # global
         self.data_scale = float(max(obs.values[:, obs.mask].var(), 1e-12))  # global
         self.known = {k: as_tensor_on_grid(v, dtype, device) for k, v in problem.known.items()}  # whole grid
-        self.local_known = {k: _rows(v, rows) for k, v in self.known.items()}
+        self.residual_known = {k: _rows(v, rows) for k, v in self.known.items()}
         self.coords = self.tile.coords(with_halo=False, dtype=dtype, device=device)
         self.sync_seconds = 0.0
         self.sync_calls = 0
@@ -91,20 +93,16 @@ class TiledObjective:
         p.update({name: m() for name, m in self.model.scalar_unknowns.items()})
         return d, p
 
-    def __call__(self, step: int) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """``(this rank's share of the loss, global loss parts, local d, local p)``."""
-        d, p = self.fields()
-        misfit = (d["u"] - self.data) ** 2 * self.mask
-        data_loss = misfit.sum() / self.observed_count / self.data_scale
-        residual = self.problem.residual(d, p, self.local_known) / self.problem.residual_scale
-        residual_loss = (residual**2).sum() / self._residual_count(residual)
-        weight = self.residual_weight * _ramp(step, self.warmup)
-        loss = self.data_weight * data_loss + weight * residual_loss
+    def _mean_square(self, residual: torch.Tensor) -> torch.Tensor:
+        """This rank's share of the whole grid's mean square (divided by the global count)."""
+        return (residual**2).sum() / self._residual_count(residual)
+
+    def _parts(self, loss: torch.Tensor, data_loss: torch.Tensor, residual_loss: torch.Tensor, weight: float) -> dict[str, float]:
+        """The global loss terms: every rank's shares summed (so all ranks decide alike)."""
         parts_t = torch.stack([data_loss.detach(), residual_loss.detach()]).to(torch.float64)
         all_reduce_sum_(self.ctx, [parts_t], "summing the loss over ranks")
         data, res = (float(v) for v in parts_t.cpu())
-        parts = {"loss": self.data_weight * data + weight * res, "data": data, "residual": res}
-        return loss, parts, d, p
+        return {"loss": self.data_weight * data + weight * res, "data": data, "residual": res}
 
     def _residual_count(self, residual: torch.Tensor) -> float:
         spatial = tuple(residual.shape[-self.problem.grid.ndim :]) if residual.ndim >= self.problem.grid.ndim else ()

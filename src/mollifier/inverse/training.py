@@ -139,36 +139,54 @@ def _ramp(step: int, warmup: int) -> float:
 
 
 class _Objective:
-    """Computes the loss terms for the current model state."""
+    """Computes the loss terms for the current model state.
+
+    The tiled (multi-process) objective, :class:`mollifier.distributed.objective.TiledObjective`,
+    shares :meth:`__call__` and overrides the hooks :meth:`fields`, :meth:`_mean_square`
+    and :meth:`_parts` (and ``observed_count``, ``residual_known``) for one slab of rows.
+    """
 
     def __init__(self, problem: InverseProblem, model: InverseModel, config: TrainConfig, device, dtype) -> None:
         self.problem, self.model, self.device, self.dtype = problem, model, device, dtype
         obs = problem.observations
         self.data = torch.as_tensor(obs.values, dtype=dtype, device=device).unsqueeze(0)
         self.mask = torch.as_tensor(obs.mask, device=device).reshape(1, 1, *problem.grid.shape)
+        self.observed_count = self.mask.sum() * self.data.shape[1]
         observed = obs.values[:, obs.mask]
         self.data_scale = float(max(observed.var(), 1e-12))
         self.known = {k: as_tensor_on_grid(v, dtype, device) for k, v in problem.known.items()}
+        self.residual_known = self.known  # the known fields where the residual is evaluated
         self.coords = problem.grid.coords(dtype=dtype, device=device)
         self.data_weight = problem.data_weight if config.data_weight is None else config.data_weight
         self.residual_weight = problem.residual_weight if config.residual_weight is None else config.residual_weight
         self.warmup = config.residual_warmup
 
+    def fields(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Derivatives of the field and the unknowns' values."""
+        return self.model(self.dtype, self.device), self.model.unknowns(self.coords)
+
+    def _mean_square(self, residual: torch.Tensor) -> torch.Tensor:
+        return (residual**2).mean()
+
+    def _parts(self, loss: torch.Tensor, data_loss: torch.Tensor, residual_loss: torch.Tensor, weight: float) -> dict[str, float]:
+        """The loss terms as numbers for the history (the whole problem's)."""
+        return {"loss": float(loss.detach()), "data": float(data_loss.detach()), "residual": float(residual_loss.detach())}
+
     def __call__(self, step: int) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        d = self.model(self.dtype, self.device)
-        p = self.model.unknowns(self.coords)
+        d, p = self.fields()
         misfit = (d["u"] - self.data) ** 2 * self.mask
-        data_loss = misfit.sum() / (self.mask.sum() * self.data.shape[1]) / self.data_scale
-        residual = self.problem.residual(d, p, self.known) / self.problem.residual_scale
-        residual_loss = (residual**2).mean()
+        data_loss = misfit.sum() / self.observed_count / self.data_scale
+        residual = self.problem.residual(d, p, self.residual_known) / self.problem.residual_scale
+        residual_loss = self._mean_square(residual)
         weight = self.residual_weight * _ramp(step, self.warmup)
         loss = self.data_weight * data_loss + weight * residual_loss
-        parts = {"loss": 0.0, "data": float(data_loss.detach()), "residual": float(residual_loss.detach())}
+        boundary_loss = None
         if self.problem.boundary_loss is not None:
             boundary_loss = (self.problem.boundary_loss(d, p, self.known) ** 2).mean()
             loss = loss + self.problem.boundary_weight * boundary_loss
+        parts = self._parts(loss, data_loss, residual_loss, weight)
+        if boundary_loss is not None:
             parts["boundary"] = float(boundary_loss.detach())
-        parts["loss"] = float(loss.detach())
         return loss, parts, d, p
 
     def after_backward(self) -> None:
