@@ -15,7 +15,7 @@ from mollifier.inverse import (
     relative_l2,
 )
 from mollifier.problems import make_problem
-from mollifier.problems.benchmarks import chromatin_fields
+from mollifier.problems.chromatin import BENCHMARK, fields
 
 
 def _grid1d(n=33):
@@ -112,7 +112,7 @@ def test_chromatin_direct_formula_recovers_lambda_from_clean_fields():
     guess = (0.8 + problem.truth["phi_d"]) / (0.8 - problem.truth["phi_d"])
     assert pearson(guess, truth) < 0.93
     residual = problem.residual(d, {"lambda": torch.as_tensor(truth).reshape(1, 1, 128, 128)}, {})
-    _, phi_e, _ = chromatin_fields(d, 0.8, 0.7, 0.3)
+    _, phi_e, _ = fields(d, BENCHMARK)
     assert float(residual.abs().mean()) < 0.05 * float(phi_e.mean())
 
 

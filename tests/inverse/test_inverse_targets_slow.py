@@ -3,7 +3,7 @@
 import pytest
 
 from mollifier.inverse import TrainConfig, train
-from mollifier.problems import TRAINING_DEFAULTS, make_problem
+from mollifier.problems import PROBLEMS, make_problem
 
 pytestmark = pytest.mark.slow
 
@@ -13,13 +13,13 @@ pytestmark = pytest.mark.slow
     [("langevin", 0.05, 0.95), ("heat", 0.05, 0.95), ("chromatin", 0.05, 0.90), ("chromatin", 0.0, 0.97)],
 )
 def test_default_run_meets_its_target(problem, noise, floor):
-    result = train(make_problem(problem, noise=noise, seed=0), TrainConfig(**TRAINING_DEFAULTS[problem], log_every=0))
+    result = train(make_problem(problem, noise=noise, seed=0), TrainConfig(**PROBLEMS[problem].training, log_every=0))
     assert result.metrics["parameter_pearson"] >= floor
 
 
 def test_mollifier_beats_autodiff_at_equal_cost_on_the_fourth_order_problem():
     problem = make_problem("chromatin", noise=0.05, seed=0)
-    budget = {**TRAINING_DEFAULTS["chromatin"], "log_every": 0, "time_budget": 45.0}
+    budget = {**PROBLEMS["chromatin"].training, "log_every": 0, "time_budget": 45.0}
     mol = train(problem, TrainConfig(**budget)).metrics
     auto = train(problem, TrainConfig(**budget, engine="autodiff")).metrics
     assert mol["parameter_pearson"] > auto["parameter_pearson"]

@@ -5,16 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mollifier.problems.chromatin import equilibrium_guess
 from mollifier.problems.forward import (
     chemical_potential,
     chromatin_rhs,
     direct_recovery,
-    equilibrium_guess,
     lognormal_field,
     simulate_chromatin,
 )
 
 PM = 0.7
+
+
+def simulate(**kwargs):
+    """The solver with the published constants unless a test sets its own."""
+    return simulate_chromatin(**{"phi_c": 0.8, "phi_max": PM, "l": 0.03, **kwargs})
 
 
 def _pearson(a, b):
@@ -24,7 +29,7 @@ def _pearson(a, b):
 @pytest.fixture(scope="module")
 def steady():
     # 64^2 over [0, 10]^2, lambda resolved (correlation length 1 = 6.4 cells).
-    return simulate_chromatin(n=64, l=0.2, correlation_length=1.0, rng=0)
+    return simulate(n=64, l=0.2, correlation_length=1.0, rng=0)
 
 
 def test_steady_state_reached(steady):
@@ -41,11 +46,11 @@ def test_steady_state_reached(steady):
 
 @pytest.mark.parametrize("l", [0.03, 0.3])
 def test_direct_recovery_returns_lambda(l):  # noqa: E741
-    r = simulate_chromatin(n=48, l=l, correlation_length=0.8, rng=1)
+    r = simulate(n=48, l=l, correlation_length=0.8, rng=1)
     lam = direct_recovery(r["phi_h"], r["phi_e"], PM, l, 10.0)
     assert np.max(np.abs(lam - r["lambda"])) < 1e-8
     # The derivative-free baseline is visibly worse on the same data.
-    assert np.max(np.abs(equilibrium_guess(r["phi_h"], r["phi_e"]) - r["lambda"])) > 1e-2
+    assert np.max(np.abs(equilibrium_guess(r["phi_d"], 0.8) - r["lambda"])) > 1e-2
 
 
 def test_fields_in_physical_ranges(steady):
@@ -65,7 +70,7 @@ def test_fields_in_physical_ranges(steady):
 @pytest.mark.parametrize("lam", [0.5, 1.0, 1.5])
 def test_constant_lambda_ratio_tracks_lambda(lam):
     # From a noisy uniform start the state relaxes to uniform reaction equilibrium.
-    r = simulate_chromatin(n=32, lambda_field=lam, initial="uniform", noise=0.05, rng=2)
+    r = simulate(n=32, lambda_field=lam, initial="uniform", noise=0.05, rng=2)
     assert r["converged"]
     ratio = r["phi_h"] / r["phi_e"]
     assert np.mean(ratio) == pytest.approx(lam, rel=1e-9)
@@ -74,8 +79,8 @@ def test_constant_lambda_ratio_tracks_lambda(lam):
 
 def test_time_accurate_stepping_gives_same_steady_state():
     lam = lognormal_field((32, 32), 10.0, 1.5, rng=3)
-    fast = simulate_chromatin(n=32, lambda_field=lam, l=0.1)
-    slow = simulate_chromatin(n=32, lambda_field=lam, l=0.1, dt=2e-3, t_max=50.0)
+    fast = simulate(n=32, lambda_field=lam, l=0.1)
+    slow = simulate(n=32, lambda_field=lam, l=0.1, dt=2e-3, t_max=50.0)
     assert fast["converged"] and slow["converged"]
     assert fast["params"]["steps"] < 200
     assert 5.0 < slow["t_final"] < 50.0
@@ -85,7 +90,7 @@ def test_time_accurate_stepping_gives_same_steady_state():
 def test_semi_implicit_transient_is_first_order_in_dt():
     lam = lognormal_field((32, 32), 10.0, 1.0, rng=4)
     finals = [
-        simulate_chromatin(n=32, lambda_field=lam, dt=dt, t_max=0.5, initial="uniform",
+        simulate(n=32, lambda_field=lam, dt=dt, t_max=0.5, initial="uniform",
                            tol=1e-14)["phi_d"]
         for dt in (4e-3, 2e-3, 1e-3, 5e-4)
     ]
@@ -96,7 +101,7 @@ def test_semi_implicit_transient_is_first_order_in_dt():
 
 def test_stop_reasons_and_progress():
     calls = []
-    r = simulate_chromatin(n=32, correlation_length=1.0, rng=0, t_max=3.0,
+    r = simulate(n=32, correlation_length=1.0, rng=0, t_max=3.0,
                            progress=lambda *a: calls.append(a), progress_every=1)
     assert not r["converged"]
     assert r["params"]["stop_reason"] == "t_max"
@@ -104,7 +109,7 @@ def test_stop_reasons_and_progress():
     assert r["residual_max"] > 1e-10
     assert len(calls) == r["params"]["steps"] + 1
     assert calls[-1][2] == r["residual_max"]
-    r = simulate_chromatin(n=32, correlation_length=1.0, rng=0, max_steps=2)
+    r = simulate(n=32, correlation_length=1.0, rng=0, max_steps=2)
     assert r["params"]["stop_reason"] == "max_steps"
     assert r["params"]["steps"] == 2
 
@@ -130,13 +135,13 @@ def test_direct_recovery_matches_analytic_laplacian():
     np.testing.assert_allclose(
         direct_recovery(ph, pe, PM, l, L), (ph - lap_mu / 2) / pe, atol=1e-12
     )
-    np.testing.assert_allclose(equilibrium_guess(ph, pe), ph / pe)
+    np.testing.assert_allclose(equilibrium_guess(ph - pe, ph + pe), ph / pe)
 
 
 def test_shorter_correlation_length_defeats_equilibrium_guess():
     def pearson(ell):
-        r = simulate_chromatin(n=64, l=0.2, correlation_length=ell, rng=5)
-        return _pearson(equilibrium_guess(r["phi_h"], r["phi_e"]), r["lambda"])
+        r = simulate(n=64, l=0.2, correlation_length=ell, rng=5)
+        return _pearson(equilibrium_guess(r["phi_d"], 0.8), r["lambda"])
 
     long_, short = pearson(2.5), pearson(0.6)
     assert long_ > 0.97
@@ -145,8 +150,8 @@ def test_shorter_correlation_length_defeats_equilibrium_guess():
 
 
 def test_reproducible_with_same_seed():
-    a = simulate_chromatin(n=32, rng=9, noise=0.01)
-    b = simulate_chromatin(n=32, rng=np.random.default_rng(9), noise=0.01)
+    a = simulate(n=32, rng=9, noise=0.01)
+    b = simulate(n=32, rng=np.random.default_rng(9), noise=0.01)
     np.testing.assert_array_equal(a["phi_d"], b["phi_d"])
     np.testing.assert_array_equal(a["lambda"], b["lambda"])
 
@@ -176,11 +181,11 @@ def test_bad_arguments(kwargs, exc, name):
     args = {"n": 16, "rng": 0}
     args.update(kwargs)
     with pytest.raises(exc, match=f"`{name}`"):
-        simulate_chromatin(**args)
+        simulate(**args)
 
 
 def test_recovery_bad_arguments():
     with pytest.raises(ValueError, match="`phi_h`"):
-        direct_recovery(np.ones((4, 4)), np.ones((4, 5)))
+        direct_recovery(np.ones((4, 4)), np.ones((4, 5)), PM, 0.03)
     with pytest.raises(ValueError, match="`L`"):
-        direct_recovery(np.ones((4, 4)), np.ones((4, 4)), L=-1.0)
+        direct_recovery(np.ones((4, 4)), np.ones((4, 4)), PM, 0.03, L=-1.0)

@@ -28,7 +28,7 @@ from ..core.engines import ENGINES, make_engine
 from ..core.errors import check_choice, check_positive_int
 from ..core.grid import Grid
 from ..core.operators import MultiIndex, gradient, laplacian_power
-from .memory import measure_peak_memory, peak_rss_growth
+from ..runtime.memory import measure_peak_memory, peak_rss_growth
 
 __all__ = ["PDES", "StepResult", "operator_for", "time_training_step"]
 

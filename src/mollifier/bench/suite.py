@@ -40,15 +40,13 @@ from typing import Any
 
 from ..distributed.batch import map_inputs
 from ..distributed.context import current
+from ..problems import PROBLEMS
 from .step import PDES
 
 __all__ = ["KEY_FIELDS", "PRESETS", "Preset", "machine_description", "preset_specs", "row_key", "run_sweep"]
 
 KEY_FIELDS = ("kind", "pde", "problem", "engine", "backbone", "grid", "noise", "seed", "order")
 """Fields that identify a row; a row with the same values in the results file is not re-run."""
-
-PROBLEM_ORDER = {"langevin": 1, "heat": 2, "chromatin": 4}
-"""Highest derivative order in each benchmark problem's residual."""
 
 FAILED = ("timeout", "out of memory")
 """Statuses after which larger grids of the same engine are skipped."""
@@ -144,7 +142,7 @@ def preset_specs(name: str, device: str = "cpu", memory_limit_gib: float | None 
                             continue  # network-free rows have no backbone: one per problem
                         specs.append({"kind": "accuracy", "pde": None, "problem": problem, "engine": engine,
                                       "backbone": backbone, "grid": options.get("grid"), "noise": noise, "seed": seed,
-                                      "order": PROBLEM_ORDER[problem], "device": device,
+                                      "order": PROBLEMS[problem].order, "device": device,
                                       "problem_options": options.get("problem_options", {}), "training": dict(p.training)})
     for spec in specs:
         spec["time_limit"] = p.time_limit[spec["kind"]]

@@ -65,7 +65,7 @@ def _scaling(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _accuracy(spec: dict[str, Any]) -> dict[str, Any]:
     from ..inverse.training import TrainConfig, train
-    from ..problems.benchmarks import TRAINING_DEFAULTS, make_problem
+    from ..problems import PROBLEMS, make_problem
 
     problem = make_problem(spec["problem"], grid=spec["grid"], noise=spec["noise"], seed=spec["seed"], **spec.get("problem_options", {}))
     if spec["engine"].startswith("direct"):  # network-free: smooth the data, apply the formula
@@ -82,7 +82,7 @@ def _accuracy(spec: dict[str, Any]) -> dict[str, Any]:
                 "parameter_relative_l2": estimate["parameter_relative_l2"],
                 "train_seconds": estimate["train_seconds"], "step_seconds": None, "steps": 0,
                 "peak_memory_bytes": estimate["peak_memory_bytes"], "baselines": score_baselines(problem)}
-    options = {**TRAINING_DEFAULTS.get(spec["problem"], {}), **spec.get("training", {})}
+    options = {**PROBLEMS[spec["problem"]].training, **spec.get("training", {})}
     options.update(engine=spec["engine"], backbone=spec["backbone"], seed=spec["seed"], device=spec.get("device", "cpu"),
                    log_every=0, checkpoint_every=0, progress=False)
     result = train(problem, TrainConfig.from_dict(options))
@@ -101,7 +101,7 @@ def _save_maps(spec: dict[str, Any], problem: Any, estimate: Any) -> None:
         return
     import numpy as np
 
-    from ..inverse.storage import write_npz
+    from ..runtime.files import write_npz
 
     write_npz(target, {"truth": np.asarray(truth), "estimate": np.asarray(estimate)})
 

@@ -16,7 +16,7 @@ Steps (:func:`load_input` then :func:`analyse_nucleus`):
    (median density outside the nucleus) subtracted, ``phi_h`` proportional to the
    density with mean ``share * phi_c`` (0.5 * 0.8); see that module for the rule.
 4. The chromatin inverse problem (``method.md`` section 3, the residual and direct
-   formulas of :func:`~mollifier.problems.benchmarks.chromatin_fields`) on the pixel
+   formulas of :func:`~mollifier.problems.chromatin.fields`) on the pixel
    grid, cropped to the mask's bounding box plus a margin, observations ``phi_d``
    inside the mask only, ``boundary="valid"``; trained with :data:`TRAINING`.
 
@@ -49,7 +49,6 @@ import numpy as np
 from scipy import ndimage
 
 from ..core.grid import Grid
-from ..core.operators import biharmonic, laplacian
 from ..imaging import (
     ImagingError,
     density_map,
@@ -59,8 +58,10 @@ from ..imaging import (
     read_image,
     read_localizations,
 )
+from ..imaging.fractions import SHARE
 from ..imaging.localizations import COMPRESSED_SUFFIXES, uncompressed_name
 from ..inverse.problem import InverseProblem, Observations, UnknownField
+from ..problems.chromatin import CHROMATIN, DERIVATIVES, ChromatinConstants, equations, equilibrium_guess
 from .baseline import BaselineResult, baseline_from_image, baseline_from_points, heterochromatin_threshold
 
 __all__ = [
@@ -86,9 +87,6 @@ UNIT_NM = 1000.0
 PIXEL_NM = 100.0
 #: Nucleus diameter assumed for images without a pixel size (nm).
 ASSUMED_DIAMETER_NM = 10_000.0
-#: Model constants (method.md section 3).
-PHI_MAX = 0.7
-L_INTERFACE = 0.03
 #: Mollifier radius (nm).
 RADIUS_NM = 800.0
 #: Nucleus rim left out of the analysis (nm; at least one pixel).
@@ -252,9 +250,7 @@ def build_problem(
     *,
     spacing: float,
     radius_cells: float,
-    phi_c: float = 0.8,
-    phi_max: float = PHI_MAX,
-    l: float = L_INTERFACE,  # noqa: E741
+    constants: ChromatinConstants = CHROMATIN,
     truth: np.ndarray | None = None,
     observe: np.ndarray | None = None,
 ) -> InverseProblem:
@@ -265,22 +261,20 @@ def build_problem(
         mask: Nucleus mask (``metric_mask`` when ``truth`` is given).
         spacing: Model length units per pixel.
         radius_cells: Mollifier radius in pixels.
-        phi_c, phi_max, l: Model constants.
+        constants: The model's constants (:data:`~mollifier.problems.chromatin.CHROMATIN`).
         truth: Known ``lambda`` (validation), or None.
         observe: Where the data are observed (default: ``mask``).
     """
-    from ..problems.benchmarks import chromatin_equations, equilibrium_guess
-
     obs_mask = np.asarray(mask if observe is None else observe, dtype=bool)
     grid = Grid(tuple(phi_d.shape), (0.0, 0.0), (float(spacing), float(spacing)))
-    residual, direct = chromatin_equations(phi_c, phi_max, l)
+    residual, direct = equations(constants)
     values = np.where(obs_mask & np.isfinite(phi_d), phi_d, 0.0)
-    guess = equilibrium_guess(values, phi_c)
+    guess = equilibrium_guess(values, constants.phi_c)
     return InverseProblem(
         name="chromatin-image",
         grid=grid,
         observations=Observations(values, mask=obs_mask),
-        derivatives={"d0": (1, 0), "d1": (0, 1), "lap": laplacian(2), "bilap": biharmonic(2)},
+        derivatives=DERIVATIVES,
         unknowns=[UnknownField("lambda", init=1.0, positive=True)],
         residual=residual,
         direct=direct,
@@ -360,9 +354,8 @@ def analyse_nucleus(
     unit_nm: float = UNIT_NM,
     radius_nm: float = RADIUS_NM,
     rim_nm: float = RIM_NM,
-    phi_c: float = 0.8,
-    share: float = 0.5,
-    l: float = L_INTERFACE,  # noqa: E741
+    constants: ChromatinConstants = CHROMATIN,
+    share: float = SHARE,
     truth: np.ndarray | None = None,
     device: str = "cpu",
     seed: int = 0,
@@ -382,8 +375,9 @@ def analyse_nucleus(
         rim_nm: Width of the nucleus rim left out of the analysis (at least one pixel
             when > 0): rim pixels are cut by the nuclear boundary, so their density
             understates the chromatin and would read as a steep drop of ``phi_h``.
-        phi_c, share: Density -> fraction rule (:func:`~mollifier.imaging.fractions_from_density`).
-        l: Interface parameter of the model.
+        constants: The model's constants (``phi_c`` also enters the density -> fraction rule).
+        share: Mean heterochromatin share of chromatin, the density -> fraction rule
+            (:func:`~mollifier.imaging.fractions_from_density`).
         truth: Ground-truth ``lambda`` on the input's frame (validation only): adds
             ``pearson`` to the summary.
         device: Torch device for training.
@@ -411,7 +405,7 @@ def analyse_nucleus(
             f"the nucleus mask ({int(inp.mask.sum())} px) vanishes without its {rim_px}-pixel rim; "
             "use a smaller --rim-nm or a finer --pixel-size"
         )
-    fr = fractions_from_density(inp.density, mask, phi_c=phi_c, share=share)
+    fr = fractions_from_density(inp.density, mask, phi_c=constants.phi_c, share=share)
     box = _crop_box(mask, int(np.ceil(radius_cells)) + 3)
     m = mask[box]
     phi_d = fr.phi_d[box]
@@ -421,7 +415,7 @@ def analyse_nucleus(
         from ..network_free import estimate_parameter
 
         full = _nearest_fill(np.nan_to_num(phi_d), m)
-        problem = build_problem(full, m, spacing=spacing, radius_cells=radius_cells, phi_c=phi_c, l=l, truth=t_crop, observe=np.ones_like(m))
+        problem = build_problem(full, m, spacing=spacing, radius_cells=radius_cells, constants=constants, truth=t_crop, observe=np.ones_like(m))
         # the training radius: auto_radius picks 16-24 cells on these data, far wider
         # than lambda's correlation length (Pearson 0.1-0.5 against 0.9 at 8 cells)
         res = estimate_parameter(problem, "mollifier", radius_cells * spacing)
@@ -429,7 +423,7 @@ def analyse_nucleus(
         mode = "preview (network-free mollified direct formula)"
         train_info: dict[str, Any] = {"radius_cells": radius_cells}
     else:
-        problem = build_problem(phi_d, m, spacing=spacing, radius_cells=radius_cells, phi_c=phi_c, l=l, truth=t_crop)
+        problem = build_problem(phi_d, m, spacing=spacing, radius_cells=radius_cells, constants=constants, truth=t_crop)
         maps, infos = [], []
         for k in range(seeds):
             lam_k, info = _train_lambda(problem, m.shape, steps, device, seed + k, log)
@@ -493,10 +487,10 @@ def analyse_nucleus(
             "radius_nm": radius_cells * pixel_nm,
             "radius_cells": radius_cells,
             "rim_pixels": rim_px,
-            "phi_c": phi_c,
+            "phi_c": constants.phi_c,
             "share": share,
-            "phi_max": PHI_MAX,
-            "l": l,
+            "phi_max": constants.phi_max,
+            "l": constants.l,
             "background": fr.params["background"],
             "background_estimate": fr.params["background_estimate"],
             "clipped_fraction": fr.params["clipped_fraction"],
@@ -517,7 +511,7 @@ def _seed_count(result: NucleusResult) -> int:
 
 
 def _save_figure(result: NucleusResult, path: Path) -> Path:
-    from ..inverse.storage import atomic_write
+    from ..runtime.files import atomic_write
     from ..plotting.figures import require_matplotlib
 
     plt = require_matplotlib()
@@ -592,7 +586,7 @@ def _save_figure(result: NucleusResult, path: Path) -> Path:
 def write_outputs(result: NucleusResult, out_dir: str | Path, *, figure: bool = True) -> dict[str, str]:
     """Write ``lambda.npy``, ``lambda.tif``, ``mask.npy``, ``summary.json`` and
     ``figure.png`` into ``out_dir`` (atomically); returns ``{kind: path}``."""
-    from ..inverse.storage import atomic_write, write_json
+    from ..runtime.files import atomic_write, write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

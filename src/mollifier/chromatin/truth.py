@@ -29,7 +29,7 @@ import numpy as np
 
 from ..imaging import ImagingError
 from ..imaging.localizations import uncompressed_name
-from ..inverse.storage import atomic_write
+from ..runtime.files import atomic_write
 
 __all__ = ["Truth", "truth_path", "read_truth", "write_synthetic", "sample_path"]
 

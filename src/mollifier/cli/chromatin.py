@@ -29,7 +29,7 @@ from typing import Any
 from ..distributed.batch import map_inputs
 from ..distributed.collectives import RankFailedError
 from ..distributed.context import DistributedContext, session
-from ..inverse.storage import _nan_to_none, atomic_write, write_json
+from ..runtime.files import atomic_write, nan_to_none, write_json
 
 _COLUMNS = [
     "input", "status", "mode", "pixel_size_nm", "nucleus_pixels", "lambda_mean", "lambda_median",
@@ -221,7 +221,7 @@ def _write_batch(args: argparse.Namespace, out: Path, rows: list[dict[str, Any]]
     }
     write_json(out / "batch.json", report)
     if args.json:
-        print(json.dumps(_nan_to_none(report), default=str))
+        print(json.dumps(nan_to_none(report), default=str))
     else:
         say(f"{len(rows) - n_err}/{len(rows)} nuclei done; table: {out / 'summary.csv'}")
     return 1 if n_err else 0

@@ -20,7 +20,7 @@ DEMO = {
     "seed": 0,
     "out": "runs/demo",
     "problem_options": {},
-    "training": {},  # the benchmark's own defaults (TRAINING_DEFAULTS["chromatin"])
+    "training": {},  # the benchmark's own defaults (PROBLEMS['chromatin'].training)
 }
 """The demo's settings (a config, as ``mollifier run --config`` reads)."""
 

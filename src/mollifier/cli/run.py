@@ -18,10 +18,10 @@ import torch
 
 from ..core.engines import ENGINES
 from ..distributed.context import DistributedContext, session
-from ..inverse.storage import write_json, write_npz
+from ..runtime.files import write_json, write_npz
 from ..inverse.training import TrainConfig, score_baselines, train
 from ..network_free import SMOOTHERS, estimate_parameter
-from ..problems import PROBLEMS, TRAINING_DEFAULTS, make_problem
+from ..problems import PROBLEMS, make_problem
 
 _PROBLEM_KEYS = ("grid", "noise", "density", "seed")
 
@@ -96,7 +96,7 @@ def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) ->
         raise ValueError(f"unknown problem {problem!r}; allowed: {', '.join(PROBLEMS)}")
     if defaults is not None and problem != defaults.get("problem"):
         config = {"problem": problem, **file_config}  # the demo's settings belong to its own problem
-    training = dict(TRAINING_DEFAULTS.get(problem, {}))
+    training = PROBLEMS[problem].training_defaults()
     training.update(config.get("training", {}))
     problem_kwargs = {k: config[k] for k in _PROBLEM_KEYS if k in config}
     problem_kwargs.update(config.get("problem_options", {}))

@@ -40,12 +40,13 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..problems.chromatin import CHROMATIN
 from ._common import ImagingError
 
 __all__ = ["VolumeFractions", "estimate_background", "fractions_from_density", "PHI_C", "SHARE"]
 
-#: Default total chromatin fraction.
-PHI_C = 0.8
+#: Default total chromatin fraction: the model's (:data:`~mollifier.problems.chromatin.CHROMATIN`).
+PHI_C = CHROMATIN.phi_c
 #: Default mean heterochromatin share of chromatin, ``mean(phi_h) / phi_c``.
 SHARE = 0.5
 

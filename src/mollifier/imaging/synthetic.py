@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..problems.chromatin import CHROMATIN, ChromatinConstants, simulate
 from ._common import ImagingError
 from .localizations import Extent, density_map, write_csv
 
@@ -131,8 +132,7 @@ def synthetic_nucleus(
     correlation_length: float = 0.6,
     sigma: float = 0.5,
     lambda_mean: float = 1.0,
-    l: float = 0.03,  # noqa: E741
-    phi_c: float = 0.8,
+    constants: ChromatinConstants = CHROMATIN,
     field_nm: float = 12_800.0,
     unit_nm: float = 1000.0,
     diameter_nm: float = 10_000.0,
@@ -154,8 +154,8 @@ def synthetic_nucleus(
         correlation_length: Of the random ``lambda`` (simulation units).
         sigma: Std of ``log lambda`` for the random field.
         lambda_mean: Mean of the random ``lambda``.
-        l: Interface length of the model (model units).
-        phi_c: Total chromatin fraction of the model.
+        constants: The model's constants (:data:`~mollifier.problems.chromatin.CHROMATIN`:
+            the published ``phi_c``, ``phi_max`` and interface length ``l``).
         field_nm: Field of view side in nm (the simulation square maps onto it).
         unit_nm: Nanometres per model length unit (sets ``L = field_nm / unit_nm``).
         diameter_nm: Nucleus major axis in nm (must fit in ``field_nm``).
@@ -176,8 +176,6 @@ def synthetic_nucleus(
     Raises:
         ImagingError: an argument out of range (the message names it).
     """
-    from mollifier.problems.forward import simulate_chromatin
-
     if diameter_nm > field_nm:
         raise ImagingError(f"diameter_nm ({diameter_nm}) must not exceed field_nm ({field_nm})")
     if not unit_nm > 0:
@@ -197,11 +195,10 @@ def synthetic_nucleus(
     L = float(field_nm) / float(unit_nm)
     rng = np.random.default_rng(seed)
     sim_seed = int(rng.integers(2**31 - 1))
-    sim = simulate_chromatin(
-        n=n,
-        L=L,
-        phi_c=phi_c,
-        l=l,
+    sim = simulate(
+        n,
+        L,
+        constants,
         lambda_field=lambda_field,
         correlation_length=correlation_length,
         sigma=sigma,
@@ -249,7 +246,7 @@ def synthetic_nucleus(
         "emitter": emitter[order].astype(np.int64),
     }
     params = {
-        "n": n, "seed": seed, "sim_seed": sim_seed, "L": L, "unit_nm": float(unit_nm), "l": l, "phi_c": phi_c,
+        "n": n, "seed": seed, "sim_seed": sim_seed, "L": L, "unit_nm": float(unit_nm), **constants.as_dict(),
         "field_nm": float(field_nm), "diameter_nm": float(diameter_nm), "aspect": aspect,
         "angle_deg": angle_deg, "n_emitters_expected": float(n_emitters),
         "n_emitters": int(n_em), "mean_blinks": float(mean_blinks),

@@ -28,14 +28,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..bench.memory import measure_peak_memory
+from ..runtime.memory import measure_peak_memory
 from ..core.errors import check_choice, check_positive_int
 from ..distributed.collectives import all_reduce_max, guard
 from ..distributed.context import DistributedContext, current
 from .metrics import pearson, relative_l2
 from .model import InverseModel, as_tensor_on_grid
 from .problem import InverseProblem
-from .storage import write_json, write_npz, write_torch
+from ..runtime.files import write_json, write_npz, write_torch
 
 __all__ = ["NonFiniteLossError", "TrainConfig", "TrainResult", "train"]
 

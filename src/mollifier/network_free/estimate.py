@@ -138,7 +138,7 @@ def _peak_memory(compute) -> int:
     """Peak extra bytes of ``compute()``: tracemalloc (numpy, Python) plus torch's CPU allocations."""
     import tracemalloc
 
-    from ..bench.memory import measure_peak_memory
+    from ..runtime.memory import measure_peak_memory
 
     tracing = tracemalloc.is_tracing()
     if not tracing:

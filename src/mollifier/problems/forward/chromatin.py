@@ -20,8 +20,8 @@ of the inverse problem). At steady state it is read back exactly by
     \qquad\text{(:func:`direct_recovery`)},
 
 while the derivative-free guess :math:`\lambda \approx \phi_h / \phi_e`
-(:func:`equilibrium_guess`) is exact only where :math:`\Delta\mu_d = 0` (reaction
-equilibrium).
+(:func:`mollifier.problems.chromatin.equilibrium_guess`) is exact only where
+:math:`\Delta\mu_d = 0` (reaction equilibrium).
 
 Properties worth knowing (derived from the equations):
 
@@ -54,9 +54,13 @@ The stabilisers cancel at steady state, so the fixed point is exactly
 steps (0.03 s at 128^2); ``dt <= 2e-3`` follows the true transient (~12k steps, a few
 seconds at 128^2) and gives the same steady state.
 
+The physical constants (``phi_c``, ``phi_max``, ``l``) have no defaults here: the
+solver integrates whatever model it is given, and the values belong to the PDE's home,
+:mod:`mollifier.problems.chromatin` (:data:`~mollifier.problems.chromatin.CHROMATIN`).
+
 Regimes (``phi_c = 0.8``, ``sigma = 0.5``, n = 128, L = 10, mean over 5 seeds;
 correlation length in the convention :math:`\exp(-r^2/(2\ell^2))`): Pearson of
-:func:`equilibrium_guess` against :math:`\lambda`
+the equilibrium guess against :math:`\lambda`
 
 =========  ==========  =========  =========
 ell        l = 0.03    l = 0.1    l = 0.2
@@ -90,7 +94,6 @@ __all__ = [
     "chemical_potential",
     "chromatin_rhs",
     "direct_recovery",
-    "equilibrium_guess",
     "simulate_chromatin",
 ]
 
@@ -132,8 +135,8 @@ def _check_pair(phi_h: np.ndarray, phi_e: np.ndarray) -> tuple[np.ndarray, np.nd
 def chemical_potential(
     phi_h: np.ndarray,
     phi_e: np.ndarray,
-    phi_max: float = 0.7,
-    l: float = 0.03,  # noqa: E741
+    phi_max: float,
+    l: float,  # noqa: E741
     L: float | Sequence[float] = 10.0,
 ) -> np.ndarray:
     r"""Chemical potential :math:`\mu_d` on the periodic grid (spectral Laplacian).
@@ -166,8 +169,8 @@ def chemical_potential(
 def direct_recovery(
     phi_h: np.ndarray,
     phi_e: np.ndarray,
-    phi_max: float = 0.7,
-    l: float = 0.03,  # noqa: E741
+    phi_max: float,
+    l: float,  # noqa: E741
     L: float | Sequence[float] = 10.0,
 ) -> np.ndarray:
     r"""Recover :math:`\lambda` from steady fields with spectral derivatives.
@@ -197,22 +200,12 @@ def direct_recovery(
     return (ph - 0.5 * lap_mu) / pe
 
 
-def equilibrium_guess(phi_h: np.ndarray, phi_e: np.ndarray) -> np.ndarray:
-    r"""The derivative-free baseline :math:`\lambda \approx \phi_h / \phi_e`.
-
-    Exact where the reaction is at equilibrium (:math:`\Delta\mu_d = 0`), e.g. for a
-    constant :math:`\lambda`; a low-pass-filtered image of :math:`\lambda` otherwise.
-    """
-    ph, pe = _check_pair(phi_h, phi_e)
-    return ph / pe
-
-
 def chromatin_rhs(
     phi_d: np.ndarray,
     lam: np.ndarray,
-    phi_c: float = 0.8,
-    phi_max: float = 0.7,
-    l: float = 0.03,  # noqa: E741
+    phi_c: float,
+    phi_max: float,
+    l: float,  # noqa: E741
     L: float | Sequence[float] = 10.0,
 ) -> np.ndarray:
     r"""Right-hand side :math:`\partial_t\phi_d = \Delta\mu_d + 2(\lambda\phi_e - \phi_h)`.
@@ -262,9 +255,10 @@ def _lambda_array(
 def simulate_chromatin(
     n: int = 128,
     L: float = 10.0,
-    phi_c: float = 0.8,
-    phi_max: float = 0.7,
-    l: float = 0.03,  # noqa: E741
+    *,
+    phi_c: float,
+    phi_max: float,
+    l: float,  # noqa: E741
     lambda_field: float | np.ndarray | None = None,
     correlation_length: float = 0.6,
     sigma: float = 0.5,
@@ -273,7 +267,6 @@ def simulate_chromatin(
     t_max: float = 1e4,
     rng: RngLike = None,
     progress: ProgressFn | None = None,
-    *,
     lambda_mean: float = 1.0,
     initial: str | np.ndarray = "equilibrium",
     noise: float = 0.0,

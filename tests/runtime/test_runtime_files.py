@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from mollifier.inverse.storage import atomic_write, write_json
+from mollifier.runtime.files import atomic_write, write_json
 
 
 def test_atomic_write_permissions_follow_umask(tmp_path):

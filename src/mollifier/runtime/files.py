@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-__all__ = ["atomic_write", "write_json", "write_npz", "write_torch"]
+__all__ = ["atomic_write", "nan_to_none", "write_json", "write_npz", "write_torch"]
 
 
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None]) -> Path:
@@ -58,17 +58,17 @@ def _default(value: Any) -> Any:
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     """Atomically write ``data`` as indented JSON (NaN written as null)."""
-    text = json.dumps(_nan_to_none(data), indent=2, default=_default, sort_keys=False) + "\n"
+    text = json.dumps(nan_to_none(data), indent=2, default=_default, sort_keys=False) + "\n"
     return atomic_write(path, lambda h: h.write(text.encode()))
 
 
-def _nan_to_none(data: Any) -> Any:
+def nan_to_none(data: Any) -> Any:
     if isinstance(data, float) and data != data:
         return None
     if isinstance(data, dict):
-        return {k: _nan_to_none(v) for k, v in data.items()}
+        return {k: nan_to_none(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
-        return [_nan_to_none(v) for v in data]
+        return [nan_to_none(v) for v in data]
     return data
 
 

@@ -1,0 +1,42 @@
+"""Device names: ``"auto"`` picks the best device this machine has."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["DEVICE_HELP", "available_device", "resolve_device"]
+
+DEVICE_HELP = "'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
+
+def available_device() -> torch.device:
+    """CUDA if a GPU is visible, else Apple's MPS if present, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_device(name: str | torch.device | None) -> torch.device:
+    """A :class:`torch.device` for ``name`` (``None`` and ``"auto"``: :func:`available_device`).
+
+    Raises:
+        ValueError: ``name`` is not a device torch knows, or names one this machine lacks.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if name is None or (isinstance(name, str) and name.strip().lower() == "auto"):
+        return available_device()
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"`device` must be {DEVICE_HELP}; got {name!r}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"`device` {name!r} asks for CUDA, but torch sees no GPU here; use 'auto' or 'cpu'")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"`device` {name!r} asks for MPS, which this machine lacks; use 'auto' or 'cpu'")
+    return device
