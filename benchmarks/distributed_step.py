@@ -49,7 +49,7 @@ def halo_probe(model, grid_rows: int, parts: int, sync, repeats: int = 9) -> dic
     """
     from mollifier.distributed import TiledDerivatives, make_slabs
 
-    tile = TiledDerivatives(model.engine, make_slabs(grid_rows, parts, TiledDerivatives.halo_of(model.engine))[0])
+    tile = TiledDerivatives(model.engine, make_slabs(grid_rows, parts, model.engine.stencil_halo[0])[0])
     q = next(model.parameters())
     coords = {h: tile.coords(with_halo=h, dtype=q.dtype, device=q.device) for h in (True, False)}
 

@@ -16,10 +16,12 @@ from .core.convolution import BOUNDARIES, METHODS
 from .core.engines import (
     ENGINES,
     AbstractDerivativeEngine,
+    AbstractStencilEngine,
     AutodiffEngine,
     FiniteDifferenceEngine,
     ForwardAutodiffEngine,
     MollifierEngine,
+    engine_options,
     make_engine,
 )
 from .core.grid import Grid
@@ -52,6 +54,7 @@ __all__ = [
     "KERNELS",
     "METHODS",
     "AbstractDerivativeEngine",
+    "AbstractStencilEngine",
     "AbstractMollifier",
     "AutodiffEngine",
     "BumpMollifier",
@@ -66,6 +69,7 @@ __all__ = [
     "biharmonic",
     "derivative",
     "derivatives",
+    "engine_options",
     "finite_difference_stencil",
     "finite_differences",
     "get_mollifier",

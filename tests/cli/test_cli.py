@@ -107,7 +107,7 @@ def test_network_free_engine_from_the_cli(tmp_path, capsys):
     metrics = _last_json(capsys.readouterr().out)
     assert metrics["engine"] == "direct" and metrics["smoother"] == "savgol" and metrics["peak_memory_bytes"] > 0
     # The command reports exactly what the library computes for the same data.
-    from mollifier.network_free import estimate_parameter
+    from mollifier.inverse import estimate_parameter
     from mollifier.problems import make_problem
 
     expected = estimate_parameter(make_problem("heat", noise=0.05, seed=0), "savgol").metrics

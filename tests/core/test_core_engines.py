@@ -54,12 +54,17 @@ def _tail_tolerance(name: str, stencil_for) -> float:
     return total
 
 
+def _options(name: str) -> dict:
+    """The options each engine takes: the radius for the mollifier engine only."""
+    return {"radius": RADIUS} if name == "mollifier" else {}
+
+
 # --- smoke / shapes ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", mollifier.ENGINES)
 def test_engine_shapes_and_names(name: str) -> None:
-    engine = make_engine(name, GRID, REQUESTS, radius=RADIUS)
+    engine = make_engine(name, GRID, REQUESTS, **_options(name))
     assert engine.name == name
     out = engine(backbone, dtype=torch.float64)
     assert list(out) == ["u", *REQUESTS]
@@ -84,7 +89,7 @@ def test_multichannel_backbone() -> None:
         return torch.cat([backbone(x), 3 * backbone(x)], dim=1)
 
     for name in mollifier.ENGINES:
-        out = make_engine(name, GRID, {"lap": mollifier.laplacian(2)}, radius=RADIUS)(two, dtype=torch.float64)
+        out = make_engine(name, GRID, {"lap": mollifier.laplacian(2)}, **_options(name))(two, dtype=torch.float64)
         assert out["lap"].shape == (1, 2, 17, 21)
         assert torch.allclose(out["lap"][:, 1], 3 * out["lap"][:, 0], rtol=1e-13, atol=1e-13)
 
@@ -140,7 +145,7 @@ def test_engines_agree_on_an_mlp() -> None:
 def test_gradients_flow_to_backbone_parameters(name: str) -> None:
     torch.manual_seed(1)
     net = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.Tanh(), torch.nn.Linear(6, 1)).double()
-    engine = make_engine(name, GRID, {"lap": mollifier.laplacian(2), "u_x": (1, 0)}, radius=RADIUS)
+    engine = make_engine(name, GRID, {"lap": mollifier.laplacian(2), "u_x": (1, 0)}, **_options(name))
     out = engine(net, dtype=torch.float64)
     loss = (out["lap"] ** 2).mean() + (out["u_x"] ** 2).mean() + (out["u"] ** 2).mean()
     loss.backward()
@@ -180,3 +185,15 @@ def test_engine_errors() -> None:
         make_engine("fd", GRID, {"u": (1, 0)})
     with pytest.raises(ValueError, match="backbone must return"):
         make_engine("fd", GRID, REQUESTS)(lambda x: x[:, 0], dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [("autodiff", {"radius": RADIUS}), ("fd", {"kernel": "bump"}), ("mollifier", {"radius": RADIUS, "accuracy": 4}),
+     ("autodiff-forward", {"boundary": "valid"})],
+)
+def test_make_engine_refuses_options_the_engine_does_not_take(name: str, option: dict) -> None:
+    # an option that would be silently dropped is an error naming the engine and what it takes
+    with pytest.raises(ValueError, match=rf"the '{name}' engine does not take option"):
+        make_engine(name, GRID, REQUESTS, **option)
+    assert set(mollifier.engine_options(name)) < set(mollifier.engine_options(name)) | set(option)

@@ -15,10 +15,9 @@ from pathlib import Path
 import torch
 
 from mollifier.distributed import RankFailedError, map_inputs, session
-from mollifier.distributed.objective import TiledObjective
-from mollifier.inverse import TrainConfig, train
+from mollifier.inverse import LossWeights, TrainConfig, train
 from mollifier.inverse.model import InverseModel
-from mollifier.inverse.training import _Objective
+from mollifier.inverse.objective import Objective, TiledObjective
 from mollifier.problems import make_problem
 
 DTYPE = torch.float64
@@ -31,16 +30,15 @@ def _problem(name: str, engine: str = "mollifier"):
 
 
 def _loss_and_grads(problem, engine: str, ctx) -> dict:
-    config = TrainConfig(engine=engine, dtype="float64", residual_warmup=0)
+    weights = LossWeights.resolve(problem)
     torch.manual_seed(0)
     model = InverseModel(problem, engine=engine).to(dtype=DTYPE)
-    whole = _Objective(problem, model, config, torch.device("cpu"), DTYPE)
+    whole = Objective(problem, model, weights, torch.device("cpu"), DTYPE)
     loss, parts, _, _ = whole(5)
     loss.backward()
     reference = [q.grad.clone() for q in model.parameters()]
     model.zero_grad(set_to_none=True)
-    tiled = TiledObjective(problem, model, data_weight=problem.data_weight, residual_weight=problem.residual_weight,
-                           warmup=0, device=torch.device("cpu"), dtype=DTYPE, ctx=ctx)
+    tiled = TiledObjective(problem, model, weights, torch.device("cpu"), DTYPE, ctx)
     local, tparts, d, p = tiled(5)
     local.backward()
     tiled.after_backward()

@@ -113,7 +113,7 @@ def test_every_engine_and_backbone_trains(engine, backbone):
 
 def test_grid_too_small_for_the_radius_fails_before_training():
     problem = make_problem("chromatin", grid=16, noise=0.0, seed=0)
-    with pytest.raises(ValueError, match="too small for the mollifier radius"):
+    with pytest.raises(ValueError, match="too small for the mollifier engine's stencils"):
         train(problem, TrainConfig(steps=1, radius=6.0))
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mollifier.network_free import SMOOTHERS, auto_radius, estimate_parameter, noise_std
+from mollifier.inverse import estimate_parameter
+from mollifier.network_free import SMOOTHERS, auto_radius, noise_std
 from mollifier.problems import make_problem
 
 # Noise-free data: each smoother must recover the parameter almost exactly; the tolerance

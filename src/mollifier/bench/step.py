@@ -201,9 +201,8 @@ def _build_step(
     seed: int,
 ) -> Callable[[], torch.Tensor]:
     grid = Grid.from_bounds([(0.0, 1.0)] * ndim, (n,) * ndim)
-    engine = make_engine(
-        engine_name, grid, {"op": operator_for(pde, ndim)}, radius=radius_cells * grid.spacing[0]
-    ).to(device)
+    radius = {"radius": radius_cells * grid.spacing[0]} if engine_name == "mollifier" else {}
+    engine = make_engine(engine_name, grid, {"op": operator_for(pde, ndim)}, **radius).to(device)
     options = {"width": 128, "depth": 4} if backbone_name == "mlp" else {}
     options.update(backbone_options or {})
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

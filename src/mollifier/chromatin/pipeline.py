@@ -412,7 +412,7 @@ def analyse_nucleus(
     t_crop = None if truth is None else np.asarray(truth, dtype=float)[box]
     lam_std_crop = None
     if preview:
-        from ..network_free import estimate_parameter
+        from ..inverse import estimate_parameter
 
         full = _nearest_fill(np.nan_to_num(phi_d), m)
         problem = build_problem(full, m, spacing=spacing, radius_cells=radius_cells, constants=constants, truth=t_crop, observe=np.ones_like(m))

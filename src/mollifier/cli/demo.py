@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     problem, problem_kwargs, training, out = resolve(args, DEMO)
-    with session(device=training.get("device", "cpu")) as ctx:  # tiled under torchrun, as `run`
+    with session(device=training.get("device", "auto")) as ctx:  # tiled under torchrun, as `run`
         metrics = execute(problem, problem_kwargs, training, out, args, ctx)
         if ctx.is_main:
             report(metrics, out, args.json)

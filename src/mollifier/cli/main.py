@@ -49,12 +49,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from ..distributed.collectives import RankFailedError
+    from ..inverse.training import NonFiniteLossError
+    from ..runtime.lock import FolderBusyError
 
     try:
         return int(importlib.import_module(COMMANDS[args.command]).run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, FolderBusyError) as exc:
         print(f"mollifier {args.command}{_rank_tag()}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a results file could not be written (disk full, read-only folder)
+        print(f"mollifier {args.command}{_rank_tag()}: error: {exc}", file=sys.stderr)
+        return 1
+    except NonFiniteLossError as exc:  # the message says what to try
+        print(f"mollifier {args.command}{_rank_tag()}: error: {exc}", file=sys.stderr)
+        return 1
     except RankFailedError as exc:  # another torchrun rank failed: say which and why
         print(f"mollifier {args.command}{_rank_tag()}: error: {exc}", file=sys.stderr)
         return 1

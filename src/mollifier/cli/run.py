@@ -13,15 +13,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from ..core.engines import ENGINES
 from ..distributed.context import DistributedContext, session
-from ..runtime.files import write_json, write_npz
-from ..inverse.training import TrainConfig, score_baselines, train
-from ..network_free import SMOOTHERS, estimate_parameter
+from ..inverse import TrainConfig, recover
+from ..inverse.callbacks import LOGGERS
+from ..network_free import SMOOTHERS
 from ..problems import PROBLEMS, make_problem
+from ..runtime.files import nan_to_none
 
 _PROBLEM_KEYS = ("grid", "noise", "density", "seed")
 
@@ -59,7 +57,11 @@ def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True)
     p.add_argument("--radius", type=float, help="mollifier support radius in physical units")
     p.add_argument("--time-budget", type=float, help="stop training after this many seconds (equal-cost comparisons)")
     p.add_argument("--seed", type=int, help="seed of data and initialisation (default: 0)")
-    p.add_argument("--device", help="torch device (default: cpu)")
+    p.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the engine, e.g. kernel=polynomial, learnable_radius=true, method=fft "
+                   "(mollifier) or accuracy=4 (fd); repeat for several")
+    p.add_argument("--device", help="'auto' (default: CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    p.add_argument("--log", metavar="NAMES", help=f"loggers writing under OUT/logs, comma-separated: {', '.join(LOGGERS)}")
     p.add_argument("--out", type=Path, help="results folder (default: runs/<problem>-<engine>-<backbone>-...)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--config", type=Path, help="TOML or JSON file; flags given here win over it")
@@ -85,6 +87,22 @@ def load_config(path: Path | None) -> dict[str, Any]:
     return data
 
 
+def parse_options(items: list[str], flag: str) -> dict[str, Any]:
+    """``["kernel=polynomial", "accuracy=4"]`` -> ``{"kernel": "polynomial", "accuracy": 4}``
+    (values read as JSON where they parse: numbers, true/false; else as strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"`{flag}` takes KEY=VALUE; got {item!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        out[key.strip()] = value
+    return out
+
+
 def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) -> tuple[str, dict[str, Any], dict[str, Any], Path]:
     """Combine defaults, the config file and flags (flags win)."""
     file_config = load_config(getattr(args, "config", None))
@@ -104,11 +122,16 @@ def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) ->
         value = getattr(args, key, None)
         if value is not None:
             problem_kwargs[key] = value
-    flag_map = {"time_budget": "time_budget", "engine": "engine", "backbone": "backbone", "steps": "steps", "lbfgs_steps": "lbfgs_steps", "radius": "radius", "device": "device"}
+    flag_map = {"time_budget": "time_budget", "engine": "engine", "backbone": "backbone", "steps": "steps",
+                "lbfgs_steps": "lbfgs_steps", "radius": "radius", "device": "device", "smoother": "smoother"}
     for flag, key in flag_map.items():
         value = getattr(args, flag, None)
         if value is not None:
             training[key] = value
+    if getattr(args, "log", None):
+        training["log"] = [name.strip() for name in args.log.split(",") if name.strip()]
+    if getattr(args, "engine_option", None):
+        training["engine_options"] = {**training.get("engine_options", {}), **parse_options(args.engine_option, "--engine-option")}
     if "seed" in problem_kwargs:
         training["seed"] = problem_kwargs["seed"]
     noise = problem_kwargs.get("noise", 0.05)
@@ -123,27 +146,6 @@ def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) ->
     return problem, problem_kwargs, training, Path(out)
 
 
-def execute_network_free(instance: Any, training: dict[str, Any], out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Network-free estimate (``--engine direct``): write results like a training run."""
-    smoother = getattr(args, "smoother", None) or "mollifier"
-    result = estimate_parameter(instance, smoother, training.get("radius"), measure_memory=True)
-    name = instance.parameter
-    arrays = {
-        "observed": instance.observations.values,
-        "mask": instance.observations.mask,
-        "fit": result.smoothed[None],
-        f"direct_{name}": result.estimates[name],
-        **{f"true_{k}": np.asarray(v, dtype=np.float64) for k, v in instance.truth.items()},
-    }
-    for axis, coords in enumerate(instance.grid.axes(dtype=torch.float64)):
-        arrays[f"axis{axis}"] = coords.numpy()
-    metrics = {**result.metrics, "baselines": score_baselines(instance)}
-    write_json(out / "config.json", {"problem": instance.name, "engine": "direct", "smoother": smoother, "radius": result.metrics["radius"]})
-    write_npz(out / "arrays.npz", arrays)
-    write_json(out / "metrics.json", metrics)
-    return metrics
-
-
 def execute(
     problem: str,
     problem_kwargs: dict[str, Any],
@@ -152,29 +154,31 @@ def execute(
     args: argparse.Namespace,
     ctx: DistributedContext | None = None,
 ) -> dict[str, Any]:
-    """Build the problem, train, write results and figures; return the metrics.
+    """Build the problem, recover its parameter (trained, or ``--engine direct``), write the
+    results and figures; return the metrics.
 
     With a multi-process ``ctx`` the training is tiled over the ranks and only rank 0
-    logs, writes and draws (the network-free ``direct`` engine runs on rank 0 alone).
+    logs, writes and draws (the network-free ``direct`` estimate runs on rank 0 alone).
     """
     ctx = ctx or DistributedContext()
-    if training.get("engine") == "direct":
-        if not ctx.is_main:
-            return {}
-        metrics = execute_network_free(make_problem(problem, **problem_kwargs), training, out, args)
-        _figures(out, args, None if args.json else (lambda line: print(line, file=sys.stderr)))
-        return metrics
+    network_free = training.get("engine") == "direct"
+    if network_free and not ctx.is_main:
+        return {}
     quiet = bool(args.json) or not ctx.is_main
     config = TrainConfig.from_dict({"progress": not quiet and sys.stderr.isatty(), **training})
     instance = make_problem(problem, **problem_kwargs)
     log = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     if log:
-        log(f"{instance.description}: grid {instance.grid.shape}, noise {instance.observations.noise:g}, "
-            f"engine {config.engine}, backbone {config.backbone}, {config.steps} steps -> {out}"
+        what = (
+            f"network-free estimate ({config.smoother})"
+            if network_free
+            else f"engine {config.engine}, backbone {config.backbone}, {config.steps} steps"
+        )
+        log(f"{instance.description}: grid {instance.grid.shape}, noise {instance.observations.noise:g}, {what} -> {out}"
             + (f" (tiled over {ctx.world_size} processes, {ctx.backend})" if ctx.is_distributed else ""))
         for note in instance.observations.notes:
             log(f"note: {note}")
-    result = train(
+    result = recover(
         instance,
         config,
         out,
@@ -182,22 +186,9 @@ def execute(
         extra_config={"problem_options": problem_kwargs},
         log=log,
         distributed=ctx.is_distributed,
+        figures=not args.no_figures,
     )
-    if ctx.is_main:
-        _figures(out, args, log)
     return result.metrics
-
-
-def _figures(out: Path, args: argparse.Namespace, log: Any) -> None:
-    if args.no_figures:
-        return
-    try:
-        from ..plotting.figures import save_run_figures
-
-        save_run_figures(out)
-    except ImportError as exc:
-        if log:
-            log(f"note: {exc}")
 
 
 def summary(metrics: dict[str, Any]) -> str:
@@ -221,7 +212,7 @@ def summary(metrics: dict[str, Any]) -> str:
 def report(metrics: dict[str, Any], out: Path, as_json: bool) -> None:
     """Print the metrics: one JSON object last on stdout, or a summary line."""
     if as_json:
-        print(json.dumps(metrics, default=str))
+        print(json.dumps(nan_to_none(metrics), default=str))
     else:
         print(summary(metrics))
         print(f"results and figures: {out}")
@@ -229,7 +220,7 @@ def report(metrics: dict[str, Any], out: Path, as_json: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     problem, problem_kwargs, training, out = resolve(args)
-    with session(device=training.get("device", "cpu")) as ctx:  # a no-op unless launched by torchrun
+    with session(device=training.get("device", "auto")) as ctx:  # a no-op unless launched by torchrun
         metrics = execute(problem, problem_kwargs, training, out, args, ctx)
         if ctx.is_main:
             report(metrics, out, args.json)

@@ -22,9 +22,11 @@ Example:
     >>> grid = mollifier.Grid.from_bounds([(0.0, 1.0)], (33,))
     >>> net = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
     >>> for name in mollifier.ENGINES:
-    ...     engine = mollifier.make_engine(name, grid, {"u_x": (1,)}, radius=4 / 32)
-    ...     out = engine(net)
+    ...     options = {"radius": 4 / 32} if name == "mollifier" else {}
+    ...     out = mollifier.make_engine(name, grid, {"u_x": (1,)}, **options)(net)
     ...     assert out["u_x"].shape == (1, 1, 33)
+    >>> mollifier.engine_options("fd")
+    ('field_name', 'boundary', 'accuracy')
 """
 
 from __future__ import annotations
@@ -45,17 +47,20 @@ from .operators import (
     FiniteDifferenceStencils,
     MultiIndex,
     evaluate_requests,
-    fd_halfwidths,
+    fd_halo,
     normalize_requests,
 )
 
 __all__ = [
     "ENGINES",
+    "ENGINE_BOUNDARIES",
     "AbstractDerivativeEngine",
+    "AbstractStencilEngine",
     "AutodiffEngine",
     "FiniteDifferenceEngine",
     "ForwardAutodiffEngine",
     "MollifierEngine",
+    "engine_options",
     "make_engine",
 ]
 
@@ -72,9 +77,13 @@ class AbstractDerivativeEngine(nn.Module):
         grid: The grid on which derivatives are wanted.
         derivatives: ``name -> multi-index`` or ``name -> {multi-index: coefficient}``.
         field_name: Name of the field itself in the output.
+
+    Concrete engines declare :attr:`name` and :attr:`options`, the keyword options
+    :func:`make_engine` passes on (anything else is refused there).
     """
 
     name: ClassVar[str] = "abstract"
+    options: ClassVar[tuple[str, ...]] = ("field_name",)
 
     def __init__(self, grid: Grid, derivatives: Mapping[str, DerivativeSpec], *, field_name: str = "u") -> None:
         super().__init__()
@@ -112,7 +121,62 @@ class AbstractDerivativeEngine(nn.Module):
         """Evaluate ``backbone`` and return ``name -> (1, C, *grid.shape)``."""
 
 
-class MollifierEngine(AbstractDerivativeEngine):
+StencilSource = Callable[[int, int], torch.Tensor]
+"""``source(axis, order) -> taps``: the 1-D stencil of a derivative order along an axis."""
+
+
+class AbstractStencilEngine(AbstractDerivativeEngine):
+    """Engines whose derivatives are local stencils applied to the backbone's samples.
+
+    The interface a caller with its own layout of samples needs (e.g. one tile of a domain
+    decomposition, :mod:`mollifier.distributed.tiling`) to apply the same stencils:
+
+    - :attr:`boundary`: ``"valid"`` (the backbone is evaluated on a halo beyond the grid)
+      or ``"periodic"`` (on the grid only; the field wraps around);
+    - :attr:`stencil_halo`: samples the stencils reach on each side, per axis (the
+      evaluation :attr:`halo` is this for ``"valid"`` and zero for ``"periodic"``);
+    - :meth:`stencil_source`: the taps, on a dtype and device;
+    - :attr:`method`: how the convolution is computed (``"direct"``, ``"fft"``, ``"auto"``).
+    """
+
+    options: ClassVar[tuple[str, ...]] = ("field_name", "boundary")
+
+    def __init__(
+        self, grid: Grid, derivatives: Mapping[str, DerivativeSpec], *, boundary: str = "valid", field_name: str = "u"
+    ) -> None:
+        super().__init__(grid, derivatives, field_name=field_name)
+        self.boundary = check_choice("boundary", boundary, ENGINE_BOUNDARIES)
+
+    @property
+    @abstractmethod
+    def stencil_halo(self) -> tuple[int, ...]:
+        """Samples the stencils reach on each side, per axis."""
+
+    @property
+    def method(self) -> str:
+        """Convolution method passed to the separable passes."""
+        return "direct"
+
+    @abstractmethod
+    def stencil_source(self, dtype: torch.dtype, device: torch.device) -> StencilSource:
+        """The stencils' taps on ``dtype`` and ``device``."""
+
+    @property
+    def halo(self) -> tuple[int, ...]:
+        return self.stencil_halo if self.boundary == "valid" else (0,) * self.grid.ndim
+
+    def apply(self, field: torch.Tensor, boundary: str | None = None) -> dict[str, torch.Tensor]:
+        """The requested derivatives of sampled values ``field`` (``(1, C, *shape)``)."""
+        source = self.stencil_source(field.dtype, field.device)
+        return evaluate_requests(field, self.requests, source, self.boundary if boundary is None else boundary, self.method)
+
+    def forward(
+        self, backbone: Backbone, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+    ) -> dict[str, torch.Tensor]:
+        return self.apply(self.to_field(backbone(self.coords(dtype, device))))
+
+
+class MollifierEngine(AbstractStencilEngine):
     """Derivatives by convolution with mollifier derivative kernels (the method).
 
     Args:
@@ -124,6 +188,7 @@ class MollifierEngine(AbstractDerivativeEngine):
     """
 
     name: ClassVar[str] = "mollifier"
+    options: ClassVar[tuple[str, ...]] = ("field_name", "boundary", "radius", "kernel", "learnable_radius", "method")
 
     def __init__(
         self,
@@ -137,8 +202,7 @@ class MollifierEngine(AbstractDerivativeEngine):
         boundary: str = "valid",
         field_name: str = "u",
     ) -> None:
-        super().__init__(grid, derivatives, field_name=field_name)
-        self.boundary = check_choice("boundary", boundary, ENGINE_BOUNDARIES)
+        super().__init__(grid, derivatives, boundary=boundary, field_name=field_name)
         wanted = {k: v for k, v in self.requests.items() if k != field_name}
         self.layer = MollifierLayer(
             wanted,
@@ -153,8 +217,15 @@ class MollifierEngine(AbstractDerivativeEngine):
         )
 
     @property
-    def halo(self) -> tuple[int, ...]:
-        return self.layer.halo if self.boundary == "valid" else (0,) * self.grid.ndim
+    def stencil_halo(self) -> tuple[int, ...]:
+        return tuple(self.layer.halo)
+
+    @property
+    def method(self) -> str:
+        return self.layer.method
+
+    def stencil_source(self, dtype: torch.dtype, device: torch.device) -> StencilSource:
+        return self.layer.stencil_source(dtype, device)
 
     def forward(
         self, backbone: Backbone, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
@@ -163,7 +234,7 @@ class MollifierEngine(AbstractDerivativeEngine):
         return self.layer(field)
 
 
-class FiniteDifferenceEngine(AbstractDerivativeEngine):
+class FiniteDifferenceEngine(AbstractStencilEngine):
     """Central finite differences of the backbone's raw samples (no smoothing).
 
     Args:
@@ -171,6 +242,7 @@ class FiniteDifferenceEngine(AbstractDerivativeEngine):
     """
 
     name: ClassVar[str] = "fd"
+    options: ClassVar[tuple[str, ...]] = ("field_name", "boundary", "accuracy")
 
     def __init__(
         self,
@@ -181,21 +253,15 @@ class FiniteDifferenceEngine(AbstractDerivativeEngine):
         boundary: str = "valid",
         field_name: str = "u",
     ) -> None:
-        super().__init__(grid, derivatives, field_name=field_name)
-        self.boundary = check_choice("boundary", boundary, ENGINE_BOUNDARIES)
-        self._halo = fd_halfwidths(self.requests, grid.ndim, accuracy)
-        self.stencils = FiniteDifferenceStencils(grid.spacing, self._halo, accuracy)
+        super().__init__(grid, derivatives, boundary=boundary, field_name=field_name)
+        self.stencils = FiniteDifferenceStencils(grid.spacing, fd_halo(self.requests, grid.ndim, accuracy), accuracy)
 
     @property
-    def halo(self) -> tuple[int, ...]:
-        return self._halo if self.boundary == "valid" else (0,) * self.grid.ndim
+    def stencil_halo(self) -> tuple[int, ...]:
+        return self.stencils.halo
 
-    def forward(
-        self, backbone: Backbone, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
-    ) -> dict[str, torch.Tensor]:
-        field = self.to_field(backbone(self.coords(dtype, device)))
-        source = self.stencils.bind(field.dtype, field.device)
-        return evaluate_requests(field, self.requests, source, self.boundary, "direct")
+    def stencil_source(self, dtype: torch.dtype, device: torch.device) -> StencilSource:
+        return self.stencils.bind(dtype, device)
 
 
 class AutodiffEngine(AbstractDerivativeEngine):
@@ -309,8 +375,14 @@ ENGINES: tuple[str, ...] = tuple(_ENGINE_CLASSES)
 """Engine names accepted by :func:`make_engine`."""
 
 
+def engine_options(name: str) -> tuple[str, ...]:
+    """The keyword options the engine ``name`` takes (see :func:`make_engine`)."""
+    check_choice("engine", name, ENGINES)
+    return _ENGINE_CLASSES[name].options
+
+
 def make_engine(
-    name: str, grid: Grid, derivatives: Mapping[str, DerivativeSpec], *, radius: Any = None, **options: Any
+    name: str, grid: Grid, derivatives: Mapping[str, DerivativeSpec], **options: Any
 ) -> AbstractDerivativeEngine:
     """Build a derivative engine by name.
 
@@ -318,19 +390,21 @@ def make_engine(
         name: One of :data:`ENGINES`.
         grid: Grid of the derivatives.
         derivatives: ``name -> derivative spec``.
-        radius: Mollifier support radius (required for ``"mollifier"``, ignored otherwise).
-        **options: Engine-specific options (``kernel``, ``learnable_radius``,
-            ``accuracy``, ``field_name``, ...).
+        **options: The engine's options (its class's ``options``): ``radius`` (required),
+            ``kernel``, ``learnable_radius``, ``method`` and ``boundary`` for
+            ``"mollifier"``; ``accuracy`` and ``boundary`` for ``"fd"``; ``field_name``
+            for all. An option the engine does not take is an error, not ignored.
+
+    Raises:
+        ValueError: Unknown engine, an option it does not take, or a missing ``radius``.
     """
     check_choice("engine", name, ENGINES)
-    if name == "mollifier":
-        if radius is None:
-            raise ValueError("`radius` is required for the 'mollifier' engine")
-        return MollifierEngine(grid, derivatives, radius=radius, **options)
-    options.pop("kernel", None)
-    options.pop("learnable_radius", None)
-    options.pop("method", None)
-    if name != "fd":
-        options.pop("accuracy", None)
-        options.pop("boundary", None)  # pointwise engines need no boundary handling
-    return _ENGINE_CLASSES[name](grid, derivatives, **options)
+    cls = _ENGINE_CLASSES[name]
+    unknown = sorted(set(options) - set(cls.options))
+    if unknown:
+        raise ValueError(
+            f"the {name!r} engine does not take option(s) {unknown}; it takes {sorted(cls.options)}"
+        )
+    if name == "mollifier" and options.get("radius") is None:
+        raise ValueError("`radius` is required for the 'mollifier' engine")
+    return cls(grid, derivatives, **options)

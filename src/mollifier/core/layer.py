@@ -111,7 +111,7 @@ class MollifierLayer(nn.Module):
             self._fixed: MollifierStencils | None = None
         else:
             self._fixed = MollifierStencils(self.mollifier, self.spacing, radius_t)
-            self.halo = self._fixed.halfwidths
+            self.halo = self._fixed.halo
 
     @property
     def ndim(self) -> int:

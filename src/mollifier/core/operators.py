@@ -158,7 +158,8 @@ class MollifierStencils:
     correct: bool = True
 
     @property
-    def halfwidths(self) -> tuple[int, ...]:
+    def halo(self) -> tuple[int, ...]:
+        """Samples the stencils reach on each side, per axis."""
         return tuple(halfwidth_for(r, h) for r, h in zip(self.radius, self.spacing))
 
     def bind(self, dtype: torch.dtype, device: torch.device):
@@ -174,12 +175,12 @@ class FiniteDifferenceStencils:
     """Stencil source for central finite differences of a given accuracy order."""
 
     spacing: tuple[float, ...]
-    halfwidths: tuple[int, ...]
+    halo: tuple[int, ...]
     accuracy: int = 2
 
     def bind(self, dtype: torch.dtype, device: torch.device):
         def source(axis: int, order: int) -> torch.Tensor:
-            key = ("fd", order, self.spacing[axis], self.accuracy, self.halfwidths[axis])
+            key = ("fd", order, self.spacing[axis], self.accuracy, self.halo[axis])
             return stencil_on(key, dtype, device)
 
         return source
@@ -193,9 +194,9 @@ def check_field(u: Any, name: str = "u", check_finite: bool = True) -> torch.Ten
     return u
 
 
-def check_extent(u: torch.Tensor, halfwidths: Sequence[int], boundary: str, what: str) -> None:
-    """Check that every spatial axis of ``u`` is long enough for the stencils."""
-    for axis, (n, half) in enumerate(zip(u.shape[2:], halfwidths)):
+def check_extent(u: torch.Tensor, halo: Sequence[int], boundary: str, what: str) -> None:
+    """Check that every spatial axis of ``u`` is long enough for stencils reaching ``halo``."""
+    for axis, (n, half) in enumerate(zip(u.shape[2:], halo)):
         if n >= 2 * half + 1:
             continue
         if boundary == "valid":
@@ -296,7 +297,7 @@ def derivatives(
             for order in idx:
                 mollifier.check_order(order)
     stencils = MollifierStencils(mollifier, h, r)
-    check_extent(u, stencils.halfwidths, boundary, f"a kernel of radius {r} (halo {stencils.halfwidths})")
+    check_extent(u, stencils.halo, boundary, f"a kernel of radius {r} (halo {stencils.halo})")
     return evaluate_requests(u, requests, stencils.bind(u.dtype, u.device), boundary, method)
 
 
@@ -385,14 +386,14 @@ def finite_differences(
     requests = normalize_requests(derivatives, ndim)
     h = check_per_axis("spacing", spacing, ndim)
     check_choice("boundary", boundary, BOUNDARIES)
-    halfwidths = fd_halfwidths(requests, ndim, accuracy)
-    stencils = FiniteDifferenceStencils(h, halfwidths, accuracy)
-    check_extent(u, halfwidths, boundary, f"finite differences (halo {halfwidths})")
+    halo = fd_halo(requests, ndim, accuracy)
+    stencils = FiniteDifferenceStencils(h, halo, accuracy)
+    check_extent(u, halo, boundary, f"finite differences (halo {halo})")
     return evaluate_requests(u, requests, stencils.bind(u.dtype, u.device), boundary, "direct")
 
 
-def fd_halfwidths(requests: Mapping[str, Mapping[MultiIndex, float]], ndim: int, accuracy: int) -> tuple[int, ...]:
-    """Half-width per axis of the widest central stencil that ``requests`` need."""
+def fd_halo(requests: Mapping[str, Mapping[MultiIndex, float]], ndim: int, accuracy: int) -> tuple[int, ...]:
+    """Halo per axis: the half-width of the widest central stencil that ``requests`` need."""
     return tuple(
         max(finite_difference_halfwidth(idx[axis], accuracy) for spec in requests.values() for idx in spec)
         for axis in range(ndim)
@@ -403,7 +404,7 @@ def learnable_stencil_source(
     mollifier: AbstractMollifier,
     spacing: tuple[float, ...],
     radius: torch.Tensor,
-    halfwidths: tuple[int, ...],
+    halo: tuple[int, ...],
     dtype: torch.dtype,
     device: torch.device,
 ):
@@ -413,7 +414,7 @@ def learnable_stencil_source(
     def source(axis: int, order: int) -> torch.Tensor:
         if (axis, order) not in built:
             taps = mollifier_stencil(
-                mollifier, order, spacing[axis], radius[axis].double().cpu(), halfwidth=halfwidths[axis]
+                mollifier, order, spacing[axis], radius[axis].double().cpu(), halfwidth=halo[axis]
             )
             built[(axis, order)] = taps.to(device=device, dtype=dtype)
         return built[(axis, order)]

@@ -4,9 +4,13 @@
   start the process group (gloo on CPU, nccl on CUDA) with a finite timeout, pick the
   device; a no-op single-process context otherwise.
 - :mod:`.tiling`: domain decomposition of a large grid into slabs of axis-0 rows, each
-  evaluated with a halo of the kernel's half-width (the Mollifier Layer is local).
-- :mod:`.objective`: the per-slab training loss, normalised by global counts; gradients
-  summed over ranks. Used by :func:`mollifier.inverse.train` with ``distributed=True``.
+  evaluated with the stencil halo (the Mollifier Layer is local).
+- :mod:`.batch`, :mod:`.collectives`: see below.
+
+The per-slab training loss that uses these is the inverse engine's
+(:class:`mollifier.inverse.objective.TiledObjective`, used by
+:func:`mollifier.inverse.train` with ``distributed=True``); this package imports nothing
+above the numerical core and the runtime utilities.
 - :mod:`.batch`: :func:`map_inputs` spreads independent inputs (nuclei, benchmark rows)
   over ranks and gathers one result per input, errors included.
 - :mod:`.collectives`: collectives that fail with a :class:`RankFailedError` naming the
@@ -18,7 +22,7 @@ See ``docs/distributed.md`` for launch commands, tolerances and measured costs.
 from .batch import ItemError, assign_ranks, map_inputs
 from .collectives import RankFailedError
 from .context import DistributedContext, current, init, session, shutdown
-from .tiling import Slab, TiledDerivatives, make_slabs, split_rows
+from .tiling import Slab, TiledDerivatives, check_tileable, make_slabs, split_rows
 
 __all__ = [
     "DistributedContext",
@@ -27,6 +31,7 @@ __all__ = [
     "Slab",
     "TiledDerivatives",
     "assign_ranks",
+    "check_tileable",
     "current",
     "init",
     "make_slabs",

@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 
 from ..core.errors import check_choice
+from ..runtime.devices import parse_device
 
 __all__ = [
     "BACKENDS",
@@ -79,12 +80,14 @@ class DistributedContext:
         """Rank 0: the one that prints and writes results."""
         return self.rank == 0
 
-    def device_for(self, requested: str | torch.device = "cpu") -> torch.device:
-        """The device this rank computes on: ``cuda`` becomes ``cuda:<local_rank>``.
+    def device_for(self, requested: str | torch.device = "auto") -> torch.device:
+        """The device this rank computes on: ``auto`` picks the best one here
+        (:func:`~mollifier.runtime.devices.resolve_device`), ``cuda`` becomes
+        ``cuda:<local_rank>``.
 
         An explicit index (``cuda:1``) or a non-CUDA device is kept as given.
         """
-        device = torch.device(requested)
+        device = parse_device(requested)
         if device.type == "cuda" and device.index is None:
             return torch.device("cuda", self.local_rank)
         return device
@@ -151,7 +154,7 @@ def _timeout(timeout: float | None, env: Mapping[str, str]) -> float:
 
 
 def init(
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     *,
     backend: str | None = None,
     timeout: float | None = None,
@@ -160,8 +163,8 @@ def init(
     """Join the launch described by the environment, or return a single-process context.
 
     Args:
-        device: Where this run computes; ``cuda...`` picks ``nccl`` and binds this rank to
-            ``cuda:<LOCAL_RANK>``, anything else picks ``gloo``.
+        device: Where this run computes (``auto``: the best device here); ``cuda...`` picks
+            ``nccl`` and binds this rank to ``cuda:<LOCAL_RANK>``, anything else ``gloo``.
         backend: Force ``gloo`` or ``nccl``.
         timeout: Seconds a collective waits for the other ranks (default:
             ``$MOLLIFIER_DIST_TIMEOUT`` or :data:`DEFAULT_TIMEOUT`); a rank that stops
@@ -186,7 +189,7 @@ def init(
         _ACTIVE = DistributedContext(timeout=seconds)
         return _ACTIVE
     rank, world, local = launch
-    wants_cuda = torch.device(device).type == "cuda"
+    wants_cuda = parse_device(device).type == "cuda"
     backend = check_choice("backend", backend, BACKENDS) if backend is not None else ("nccl" if wants_cuda else "gloo")
     for name in ("MASTER_ADDR", "MASTER_PORT"):
         if not env.get(name):
@@ -251,7 +254,7 @@ def shutdown(*, wait_for_others: bool = True) -> None:
 
 @contextlib.contextmanager
 def session(
-    device: str | torch.device = "cpu", *, backend: str | None = None, timeout: float | None = None
+    device: str | torch.device = "auto", *, backend: str | None = None, timeout: float | None = None
 ) -> Iterator[DistributedContext]:
     """:func:`init` on entry, :func:`shutdown` on exit (also after an error).
 

@@ -1,8 +1,8 @@
 """Domain decomposition of a grid: one slab of axis-0 rows per rank, plus a halo.
 
 Rank ``r`` owns the contiguous rows ``[start, stop)`` of grid axis 0 and evaluates the
-backbone on them plus ``halo`` rows on both sides, where ``halo`` is the derivative
-stencil's half-width along axis 0 (the Mollifier Layer's ``layer.halo[0]``). The
+backbone on them plus ``halo`` rows on both sides, where ``halo`` is the stencil halo
+along axis 0 (``engine.stencil_halo[0]``; the Mollifier Layer's ``layer.halo[0]``). The
 convolution along axis 0 is then *valid*: it returns derivatives on the owned rows
 only, exactly those a single process computes there, because the kernel is compact.
 
@@ -26,14 +26,10 @@ from dataclasses import dataclass
 import torch
 
 from ..core.convolution import _pad_axis
-from ..core.engines import AbstractDerivativeEngine, FiniteDifferenceEngine, MollifierEngine
+from ..core.engines import AbstractDerivativeEngine, AbstractStencilEngine
 from ..core.grid import Grid
-from ..core.operators import evaluate_requests
 
-__all__ = ["TILED_ENGINES", "Slab", "TiledDerivatives", "make_slabs", "rows_of", "split_rows"]
-
-TILED_ENGINES: tuple[str, ...] = ("mollifier", "fd")
-"""Engines whose derivatives are local convolutions, hence tileable."""
+__all__ = ["Slab", "TiledDerivatives", "check_tileable", "make_slabs", "rows_of", "split_rows"]
 
 Backbone = Callable[[torch.Tensor], torch.Tensor]
 
@@ -109,17 +105,16 @@ class TiledDerivatives:
     """An engine's derivatives on one slab of the grid.
 
     Args:
-        engine: A ``mollifier`` or ``fd`` engine built for the whole grid.
-        slab: This rank's rows; its ``halo`` must be the engine's stencil half-width
-            along axis 0 (use :meth:`halo_of`).
+        engine: A stencil engine (:class:`~mollifier.core.engines.AbstractStencilEngine`:
+            ``mollifier`` or ``fd``) built for the whole grid.
+        slab: This rank's rows; its ``halo`` must be ``engine.stencil_halo[0]``.
 
     Example:
         >>> import torch, mollifier
         >>> grid = mollifier.Grid.from_bounds([(0.0, 1.0), (0.0, 1.0)], (24, 24))
         >>> engine = mollifier.make_engine("mollifier", grid, {"lap": mollifier.laplacian(2)}, radius=3 / 23)
         >>> net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-        >>> halo = TiledDerivatives.halo_of(engine)
-        >>> tiles = [TiledDerivatives(engine, s) for s in make_slabs(24, 2, halo)]
+        >>> tiles = [TiledDerivatives(engine, s) for s in make_slabs(24, 2, engine.stencil_halo[0])]
         >>> whole = engine(net)["lap"]
         >>> joined = torch.cat([t(net)["lap"] for t in tiles], dim=2)
         >>> bool(torch.allclose(joined, whole, atol=1e-4))
@@ -127,36 +122,21 @@ class TiledDerivatives:
     """
 
     def __init__(self, engine: AbstractDerivativeEngine, slab: Slab) -> None:
-        self.halo_widths = self.stencil_halo(engine)
-        if slab.halo != self.halo_widths[0] or slab.n_rows != engine.grid.shape[0]:
+        check_tileable(engine)
+        halo = engine.stencil_halo  # type: ignore[attr-defined]
+        if slab.halo != halo[0] or slab.n_rows != engine.grid.shape[0]:
             raise ValueError(
-                f"`slab` must have halo {self.halo_widths[0]} (the stencil half-width along axis 0) and "
+                f"`slab` must have halo {halo[0]} (the stencil halo along axis 0) and "
                 f"n_rows {engine.grid.shape[0]}; got halo {slab.halo}, n_rows {slab.n_rows}"
             )
-        self.engine, self.slab, self.grid = engine, slab, engine.grid
-        self.boundary: str = engine.boundary  # type: ignore[attr-defined]
+        self.engine: AbstractStencilEngine = engine  # type: ignore[assignment]
+        self.slab, self.grid = slab, engine.grid
+        self.boundary: str = self.engine.boundary
 
-    @staticmethod
-    def stencil_halo(engine: AbstractDerivativeEngine) -> tuple[int, ...]:
-        """Half-width per axis of the engine's stencils; raises for non-tileable engines."""
-        if isinstance(engine, MollifierEngine):
-            return tuple(engine.layer.halo)
-        if isinstance(engine, FiniteDifferenceEngine):
-            return tuple(engine.stencils.halfwidths)
-        raise ValueError(
-            f"the {engine.name!r} engine cannot be tiled across ranks (its derivatives are not a local "
-            f"convolution); use an engine in {list(TILED_ENGINES)} or run in one process"
-        )
-
-    @classmethod
-    def halo_of(cls, engine: AbstractDerivativeEngine) -> int:
-        """Rows a slab needs beyond its own on each side (the axis-0 stencil half-width)."""
-        return cls.stencil_halo(engine)[0]
-
-    def _source(self, dtype: torch.dtype, device: torch.device):
-        if isinstance(self.engine, MollifierEngine):
-            return self.engine.layer.stencil_source(dtype, device), self.engine.layer.method
-        return self.engine.stencils.bind(dtype, device), "direct"
+    @property
+    def stencil_halo(self) -> tuple[int, ...]:
+        """The engine's stencil halo per axis."""
+        return self.engine.stencil_halo
 
     def coords(self, *, with_halo: bool, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> torch.Tensor:
         """Coordinates ``(N, ndim)`` of the owned rows (``with_halo``: plus the evaluation halo)."""
@@ -167,7 +147,7 @@ class TiledDerivatives:
             rows = rows % grid.shape[0]
         axes = [_axis(grid, 0, rows, dtype)]
         for axis in range(1, grid.ndim):
-            m = self.halo_widths[axis] if (with_halo and self.boundary == "valid") else 0
+            m = self.stencil_halo[axis] if (with_halo and self.boundary == "valid") else 0
             axes.append(_axis(grid, axis, torch.arange(-m, grid.shape[axis] + m, device=device), dtype))
         mesh = torch.meshgrid(*axes, indexing="ij")
         return torch.stack([m.reshape(-1) for m in mesh], dim=-1)
@@ -178,7 +158,7 @@ class TiledDerivatives:
         h = s.halo if with_halo else 0
         out = [s.rows + 2 * h]
         for axis in range(1, grid.ndim):
-            m = self.halo_widths[axis] if (with_halo and self.boundary == "valid") else 0
+            m = self.stencil_halo[axis] if (with_halo and self.boundary == "valid") else 0
             out.append(grid.shape[axis] + 2 * m)
         return tuple(out)
 
@@ -190,9 +170,17 @@ class TiledDerivatives:
         field = values.transpose(0, 1).reshape(1, values.shape[1], *self.shape(with_halo=True))
         if self.boundary == "periodic":  # rows already wrap; pad the other axes as the engine would
             for axis in range(1, self.grid.ndim):
-                field = _pad_axis(field, axis, self.halo_widths[axis], "periodic")
-        source, method = self._source(field.dtype, field.device)
-        return evaluate_requests(field, self.engine.requests, source, "valid", method)
+                field = _pad_axis(field, axis, self.stencil_halo[axis], "periodic")
+        return self.engine.apply(field, boundary="valid")
+
+
+def check_tileable(engine: AbstractDerivativeEngine) -> None:
+    """Raise unless ``engine``'s derivatives are local stencils (hence tileable)."""
+    if not isinstance(engine, AbstractStencilEngine):
+        raise ValueError(
+            f"the {engine.name!r} engine cannot be tiled across ranks (its derivatives are not a local "
+            "convolution); use the 'mollifier' or 'fd' engine, or run in one process"
+        )
 
 
 def rows_of(slabs: Sequence[Slab]) -> list[int]:

@@ -1,7 +1,23 @@
-"""The inverse-problem engine: declare a problem, train, recover parameters, score them."""
+"""The inverse-problem engine: declare a problem, recover its unknowns, score and keep them.
 
+- :mod:`.problem`: the declaration (grid, observations, unknowns, residual, direct formula).
+- :mod:`.model`: the trainable pieces (field backbone, unknowns, derivative engine).
+- :mod:`.objective`: the loss, in one process or on one slab of rows per rank.
+- :mod:`.training`: :class:`TrainConfig` and :func:`train` (Adam, L-BFGS, resume).
+- :mod:`.callbacks`: hooks into a run (progress, time budget, early stopping, loggers).
+- :mod:`.checkpoint`: what a run needs to continue exactly where it stopped.
+- :mod:`.direct`: the network-free estimate (:func:`estimate_parameter`).
+- :mod:`.recovery`: :func:`recover` (either method) and the one :class:`Result` type.
+- :mod:`.results`: the results folder, written by one function.
+- :mod:`.metrics`: Pearson correlation and relative L2 error.
+"""
+
+from .callbacks import Callback, CSVLogger, EarlyStopping, TensorBoardLogger, TimeBudget, TrainState
+from .checkpoint import CheckpointError
+from .direct import estimate_parameter
 from .metrics import pearson, relative_l2
 from .model import InverseModel, guarded_divide
+from .objective import LossWeights
 from .problem import (
     InverseProblem,
     Observations,
@@ -10,21 +26,37 @@ from .problem import (
     add_relative_noise,
     random_mask,
 )
+from .recovery import Result, recover, score_baselines
+from .results import read_results, write_results
 from .training import NonFiniteLossError, TrainConfig, TrainResult, train
 
 __all__ = [
+    "CSVLogger",
+    "Callback",
+    "CheckpointError",
+    "EarlyStopping",
     "InverseModel",
     "InverseProblem",
+    "LossWeights",
     "NonFiniteLossError",
     "Observations",
+    "Result",
+    "TensorBoardLogger",
+    "TimeBudget",
     "TrainConfig",
     "TrainResult",
+    "TrainState",
     "UnknownField",
     "UnknownScalar",
     "add_relative_noise",
+    "estimate_parameter",
     "guarded_divide",
     "pearson",
     "random_mask",
+    "read_results",
+    "recover",
     "relative_l2",
+    "score_baselines",
     "train",
+    "write_results",
 ]

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from ..backbones import make_backbone
-from ..core.engines import AbstractDerivativeEngine, make_engine
+from ..core.engines import AbstractDerivativeEngine, AbstractStencilEngine, MollifierEngine, make_engine
+from ..core.engines import engine_options as engine_options_of
 from .problem import InverseProblem, UnknownField, UnknownScalar
 
 __all__ = ["InverseModel", "guarded_divide"]
@@ -81,8 +82,12 @@ class InverseModel(nn.Module):
         engine: Engine name (``mollifier``, ``autodiff``, ``autodiff-forward``, ``fd``).
         backbone: Backbone name for the field.
         backbone_options: Keyword arguments of the field backbone.
-        radius: Mollifier support radius (physical units; default: the problem's).
-        engine_options: Extra engine options (``kernel``, ``learnable_radius``, ...).
+        radius: Mollifier support radius (physical units; default: the problem's). Only
+            the ``mollifier`` engine takes one.
+        engine_options: The engine's own options (``kernel``, ``learnable_radius``,
+            ``method``; ``accuracy`` for ``fd``), passed on strictly: one the engine does
+            not take is an error. The problem's ``boundary`` is added where the engine
+            takes one.
     """
 
     def __init__(
@@ -97,18 +102,22 @@ class InverseModel(nn.Module):
         super().__init__()
         grid = problem.grid
         self.problem = problem
+        takes = engine_options_of(engine)
         options = dict(engine_options or {})
-        if engine in ("mollifier", "fd"):
+        if "radius" in options:
+            raise ValueError("give the radius as `radius` (TrainConfig.radius, --radius), not in `engine_options`")
+        if "boundary" in takes:
             options.setdefault("boundary", problem.boundary)
-        self.engine: AbstractDerivativeEngine = make_engine(
-            engine, grid, problem.derivatives, radius=radius if radius is not None else problem.radius, **options
-        )
-        halo = getattr(getattr(self.engine, "layer", None), "halo", None)
-        if halo is not None:
-            for axis, (n, m) in enumerate(zip(grid.shape, halo)):
+        if "radius" in takes:
+            options["radius"] = radius if radius is not None else problem.radius
+        elif radius is not None:
+            raise ValueError(f"`radius` ({radius!r}) applies to the 'mollifier' engine only; the {engine!r} engine takes none")
+        self.engine: AbstractDerivativeEngine = make_engine(engine, grid, problem.derivatives, **options)
+        if isinstance(self.engine, AbstractStencilEngine):
+            for axis, (n, m) in enumerate(zip(grid.shape, self.engine.stencil_halo)):
                 if n < 2 * m + 1:
                     raise ValueError(
-                        f"the grid ({n} samples along axis {axis}) is too small for the mollifier radius "
+                        f"the grid ({n} samples along axis {axis}) is too small for the {engine} engine's stencils "
                         f"({m} cells each side); use a larger `grid` or a smaller `radius`"
                     )
         domain = [tuple(b) for b in grid.bounds]
@@ -136,6 +145,12 @@ class InverseModel(nn.Module):
     def forward(self, dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
         """Derivatives of the field (``"u"`` and the problem's names) from the engine."""
         return self.engine(self.field, dtype=dtype, device=device)
+
+    def radius(self) -> list[float] | None:
+        """The mollifier radius per axis in physical units (None for other engines)."""
+        if isinstance(self.engine, MollifierEngine):
+            return [float(r) for r in self.engine.layer.radius.detach().cpu()]
+        return None
 
 
 def as_tensor_on_grid(value: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

@@ -1,9 +1,8 @@
-"""Training an inverse problem: losses, Adam then L-BFGS, checkpoints, resume, metrics.
+"""Training a network on an inverse problem: Adam then L-BFGS, with hooks, checkpoints, resume.
 
-``loss = data_weight * mse(u - data)[observed] / var(data)
-       + residual_weight * mse(residual / residual_scale)``
-
-where ``u`` is the engine's field (the mollified field for the ``mollifier`` engine).
+The loss is :mod:`.objective`'s; the run reports through :mod:`.callbacks` (progress,
+time budget, early stopping, loggers, your own), checkpoints through :mod:`.checkpoint`
+and writes its results folder through :mod:`.results`.
 
 Example:
     >>> from mollifier.problems import make_problem
@@ -11,35 +10,49 @@ Example:
     >>> problem = make_problem("langevin", grid=64, noise=0.0, seed=0)
     >>> result = train(problem, TrainConfig(steps=5, log_every=0))
     >>> sorted(result.metrics)[:3]
-    ['backbone', 'direct', 'engine']
+    ['backbone', 'baselines', 'device']
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from ..runtime.memory import measure_peak_memory
+from ..core.engines import ENGINES
 from ..core.errors import check_choice, check_positive_int
-from ..distributed.collectives import all_reduce_max, guard
+from ..distributed.collectives import guard
 from ..distributed.context import DistributedContext, current
-from .metrics import pearson, relative_l2
-from .model import InverseModel, as_tensor_on_grid
+from ..network_free import SMOOTHERS
+from ..runtime.devices import resolve_device
+from ..runtime.files import remove_stale_temporaries
+from ..runtime.lock import folder_lock
+from ..runtime.memory import measure_peak_memory
+from .callbacks import LOGGERS, Callback, CallbackList, TrainState, default_callbacks
+from .checkpoint import CHECKPOINT_NAME, check_resumable, load_checkpoint, save_checkpoint
+from .model import InverseModel
+from .objective import LossWeights, Objective, make_objective
 from .problem import InverseProblem
-from ..runtime.files import write_json, write_npz, write_torch
+from .recovery import Result, arrays_of, headline, recovered_arrays, score, score_baselines
+from .results import write_config, write_results
 
-__all__ = ["NonFiniteLossError", "TrainConfig", "TrainResult", "train"]
+__all__ = ["METHODS", "RECOVERIES", "NonFiniteLossError", "TrainConfig", "TrainResult", "train"]
 
 RECOVERIES = ("auto", "direct", "learned")
+"""Which recovered estimate the headline metrics use."""
+
+METHODS: tuple[str, ...] = (*ENGINES, "direct")
+"""Recovery methods: a derivative engine (a network is trained) or ``direct`` (network-free)."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -48,14 +61,20 @@ class NonFiniteLossError(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    """How to train. Every field has a default; ``mollifier run --config`` reads these names.
+    """How to recover. Every field has a default; ``mollifier run --config`` reads these names.
 
     Attributes:
-        engine: Derivative engine (``mollifier``, ``autodiff``, ``autodiff-forward``, ``fd``).
+        engine: Derivative engine (``mollifier``, ``autodiff``, ``autodiff-forward``,
+            ``fd``), or ``direct`` for the network-free estimate (no training).
         backbone: Field backbone (``mlp``, ``piratenet``, ``pinnsformer``).
         backbone_options: Keyword arguments of the backbone.
-        radius: Mollifier radius in physical units (``None``: the problem's default).
-        kernel: Mollifier kernel name.
+        engine_options: Options of the engine (``kernel``, ``learnable_radius``,
+            ``method`` for ``mollifier``; ``accuracy`` for ``fd``); an option the engine
+            does not take is an error.
+        smoother: Smoother of the ``direct`` estimate (``mollifier``, ``savgol``,
+            ``gaussian``, ``spline``).
+        radius: Mollifier radius in physical units (``None``: the problem's default for
+            training, chosen from the data for ``direct``).
         steps: Adam steps.
         lr: Adam learning rate at the start.
         lr_final: Learning rate reached at the last Adam step (exponential decay).
@@ -70,18 +89,20 @@ class TrainConfig:
         recovery: Which recovered parameter the headline metrics use: ``direct``,
             ``learned`` or ``auto`` (direct when the problem offers it).
         seed: Seed of the initialisation (the global RNG state is restored afterwards).
-        device: Torch device.
+        device: ``auto`` (CUDA, then MPS, then CPU), or a torch device.
         dtype: ``float32`` or ``float64``.
-        log_every: Steps between progress updates and parameter-error evaluations (0: off).
+        log_every: Steps between parameter-error evaluations and progress updates (0: off).
         checkpoint_every: Steps between checkpoints (0: only at the end).
         progress: Show a progress bar (tqdm if installed, else a line per update).
+        log: Loggers writing under ``OUT/logs``: ``csv``, ``tensorboard``.
     """
 
     engine: str = "mollifier"
     backbone: str = "mlp"
     backbone_options: dict[str, Any] = field(default_factory=dict)
+    engine_options: dict[str, Any] = field(default_factory=dict)
+    smoother: str = "mollifier"
     radius: float | None = None
-    kernel: str = "bump"
     steps: int = 2000
     lr: float = 5e-3
     lr_final: float = 5e-4
@@ -93,25 +114,42 @@ class TrainConfig:
     time_budget: float | None = None
     recovery: str = "auto"
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
     dtype: str = "float32"
     log_every: int = 50
     checkpoint_every: int = 500
     progress: bool = False
+    log: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_choice("engine", self.engine, METHODS)
+        check_choice("smoother", self.smoother, SMOOTHERS)
         check_positive_int("steps", self.steps, minimum=0)
         check_positive_int("lbfgs_steps", self.lbfgs_steps, minimum=0)
         check_positive_int("patience", self.patience, minimum=0)
         check_positive_int("log_every", self.log_every, minimum=0)
         check_positive_int("checkpoint_every", self.checkpoint_every, minimum=0)
         check_positive_int("residual_warmup", self.residual_warmup, minimum=0)
+        check_positive_int("seed", self.seed, minimum=0)
         check_choice("recovery", self.recovery, RECOVERIES)
         check_choice("dtype", self.dtype, ("float32", "float64"))
+        if not isinstance(self.device, str):
+            raise TypeError(f"`device` must be a string such as 'auto', 'cpu' or 'cuda'; got {self.device!r}")
         for name in ("lr", "lr_final"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"`{name}` must be a positive number; got {value!r}")
+        if self.radius is not None and (isinstance(self.radius, bool) or not isinstance(self.radius, (int, float)) or not self.radius > 0):
+            raise ValueError(f"`radius` must be a positive number (physical units) or None; got {self.radius!r}")
+        if self.time_budget is not None and not (isinstance(self.time_budget, (int, float)) and self.time_budget > 0):
+            raise ValueError(f"`time_budget` must be a positive number of seconds or None; got {self.time_budget!r}")
+        for name in ("backbone_options", "engine_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise TypeError(f"`{name}` must be a dict of keyword options; got {getattr(self, name)!r}")
+        log = (self.log,) if isinstance(self.log, str) else tuple(self.log)
+        for name in log:
+            check_choice("log", name, LOGGERS)
+        self.log = log
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
@@ -123,122 +161,8 @@ class TrainConfig:
         return cls(**data)
 
 
-@dataclass
-class TrainResult:
-    """What a training run produced."""
-
-    model: InverseModel
-    metrics: dict[str, Any]
-    arrays: dict[str, np.ndarray]
-    history: list[dict[str, float]]
-    out_dir: Path | None = None
-
-
-def _ramp(step: int, warmup: int) -> float:
-    return 1.0 if warmup <= 0 else min(1.0, (step + 1) / warmup)
-
-
-class _Objective:
-    """Computes the loss terms for the current model state.
-
-    The tiled (multi-process) objective, :class:`mollifier.distributed.objective.TiledObjective`,
-    shares :meth:`__call__` and overrides the hooks :meth:`fields`, :meth:`_mean_square`
-    and :meth:`_parts` (and ``observed_count``, ``residual_known``) for one slab of rows.
-    """
-
-    def __init__(self, problem: InverseProblem, model: InverseModel, config: TrainConfig, device, dtype) -> None:
-        self.problem, self.model, self.device, self.dtype = problem, model, device, dtype
-        obs = problem.observations
-        self.data = torch.as_tensor(obs.values, dtype=dtype, device=device).unsqueeze(0)
-        self.mask = torch.as_tensor(obs.mask, device=device).reshape(1, 1, *problem.grid.shape)
-        self.observed_count = self.mask.sum() * self.data.shape[1]
-        observed = obs.values[:, obs.mask]
-        self.data_scale = float(max(observed.var(), 1e-12))
-        self.known = {k: as_tensor_on_grid(v, dtype, device) for k, v in problem.known.items()}
-        self.residual_known = self.known  # the known fields where the residual is evaluated
-        self.coords = problem.grid.coords(dtype=dtype, device=device)
-        self.data_weight = problem.data_weight if config.data_weight is None else config.data_weight
-        self.residual_weight = problem.residual_weight if config.residual_weight is None else config.residual_weight
-        self.warmup = config.residual_warmup
-
-    def fields(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Derivatives of the field and the unknowns' values."""
-        return self.model(self.dtype, self.device), self.model.unknowns(self.coords)
-
-    def _mean_square(self, residual: torch.Tensor) -> torch.Tensor:
-        return (residual**2).mean()
-
-    def _parts(self, loss: torch.Tensor, data_loss: torch.Tensor, residual_loss: torch.Tensor, weight: float) -> dict[str, float]:
-        """The loss terms as numbers for the history (the whole problem's)."""
-        return {"loss": float(loss.detach()), "data": float(data_loss.detach()), "residual": float(residual_loss.detach())}
-
-    def __call__(self, step: int) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        d, p = self.fields()
-        misfit = (d["u"] - self.data) ** 2 * self.mask
-        data_loss = misfit.sum() / self.observed_count / self.data_scale
-        residual = self.problem.residual(d, p, self.residual_known) / self.problem.residual_scale
-        residual_loss = self._mean_square(residual)
-        weight = self.residual_weight * _ramp(step, self.warmup)
-        loss = self.data_weight * data_loss + weight * residual_loss
-        boundary_loss = None
-        if self.problem.boundary_loss is not None:
-            boundary_loss = (self.problem.boundary_loss(d, p, self.known) ** 2).mean()
-            loss = loss + self.problem.boundary_weight * boundary_loss
-        parts = self._parts(loss, data_loss, residual_loss, weight)
-        if boundary_loss is not None:
-            parts["boundary"] = float(boundary_loss.detach())
-        return loss, parts, d, p
-
-    def after_backward(self) -> None:
-        """Hook after ``loss.backward()`` (the tiled objective sums gradients over ranks)."""
-
-    def full(self, d: dict[str, torch.Tensor], p: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """The fields on the whole grid (already whole here; gathered by the tiled objective)."""
-        return d, p
-
-
-def _recovered(problem: InverseProblem, d: dict[str, torch.Tensor], p: dict[str, torch.Tensor], known) -> dict[str, dict[str, np.ndarray]]:
-    """Recovered unknowns: ``{"learned": {...}, "direct": {...}}`` as numpy arrays."""
-    learned = {k: v.detach().cpu().double().numpy().squeeze() for k, v in p.items()}
-    direct = {}
-    if problem.direct is not None:
-        with torch.no_grad():
-            direct = {k: v.detach().cpu().double().numpy().squeeze() for k, v in problem.direct(d, known).items()}
-    return {"learned": learned, "direct": direct}
-
-
-def _score(problem: InverseProblem, recovered: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
-    scores: dict[str, dict[str, float]] = {}
-    for mode, values in recovered.items():
-        for name, estimate in values.items():
-            if name not in problem.truth:
-                continue
-            truth = np.asarray(problem.truth[name], dtype=np.float64)
-            estimate = np.broadcast_to(estimate, truth.shape)
-            mask = problem.metric_mask
-            entry = {"relative_l2": relative_l2(estimate, truth, mask)}
-            if truth.ndim > 0 and truth.size > 1:
-                entry["pearson"] = pearson(estimate, truth, mask)
-            scores.setdefault(mode, {})[name] = entry
-    return scores
-
-
-def _headline_mode(problem: InverseProblem, config: TrainConfig) -> str:
-    if config.recovery == "auto":
-        return "direct" if problem.direct is not None else "learned"
-    if config.recovery == "direct" and problem.direct is None:
-        raise ValueError(f"`recovery`='direct' but problem {problem.name!r} has no direct recovery formula")
-    return config.recovery
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is an optional extra
-        return None
-    return tqdm(total=total, desc="training", unit="step", dynamic_ncols=True, leave=False)
+TrainResult = Result
+"""What a training run returns (the same :class:`~mollifier.inverse.recovery.Result` as every recovery)."""
 
 
 def train(
@@ -250,297 +174,282 @@ def train(
     extra_config: dict[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
     distributed: bool = False,
-) -> TrainResult:
+    callbacks: Sequence[Callback] = (),
+    figures: bool = False,
+) -> Result:
     """Fit the field to the data under the PDE residual and recover the unknowns.
 
     Args:
         problem: The declared inverse problem.
         config: Training settings (defaults: :class:`TrainConfig`).
-        out_dir: Results folder: ``config.json``, ``metrics.json``, ``arrays.npz``,
-            ``history.json``, ``checkpoint.pt`` (written atomically). ``None``: keep
-            everything in memory.
-        resume: Continue from ``out_dir/checkpoint.pt`` (same configuration).
+        out_dir: Results folder (locked while the run writes into it): ``config.json``,
+            ``metrics.json``, ``arrays.npz``, ``history.json``, ``checkpoint.pt`` (written
+            atomically), ``logs/``, ``figures/``. ``None``: keep everything in memory.
+        resume: Continue from ``out_dir/checkpoint.pt`` (same settings but for how long
+            to run and what to report).
         extra_config: More settings to record in ``config.json`` (problem options).
         log: Where progress lines go when no progress bar is shown (default: none).
         distributed: Tile the grid over the ranks of the current ``torch.distributed``
             launch (:mod:`mollifier.distributed`): each rank trains on a slab of rows
-            plus the kernel's halo, gradients are summed over ranks, metrics are
+            plus the stencil halo, gradients are summed over ranks, metrics are
             computed on the gathered fields, and only rank 0 writes ``out_dir``, logs and
             shows progress. Needs the ``mollifier`` or ``fd`` engine. A no-op when the
             launch has one process.
+        callbacks: Your :class:`~mollifier.inverse.callbacks.Callback` objects, called
+            after the built-in progress, time budget and early stopping.
+        figures: Draw ``figures/*.png`` at the end (needs matplotlib and ``out_dir``).
 
     Returns:
-        A :class:`TrainResult` with metrics (``parameter_pearson``,
-        ``parameter_relative_l2``, ``train_seconds``, ``step_seconds``,
-        ``peak_memory_bytes``, ...), arrays and the loss history.
+        A :class:`~mollifier.inverse.recovery.Result` with metrics
+        (``parameter_pearson``, ``parameter_relative_l2``, ``train_seconds``,
+        ``step_seconds``, ``peak_memory_bytes``, ``steps``, ``stop_reason``, ...), arrays,
+        the loss history and the model.
 
     Raises:
         NonFiniteLossError: The loss became NaN/inf (the last good checkpoint is kept).
         KeyboardInterrupt: After writing a checkpoint to resume from.
+        mollifier.runtime.FolderBusyError: Another run is writing into ``out_dir``.
+        mollifier.inverse.checkpoint.CheckpointError: ``resume`` with an unreadable or
+            foreign checkpoint.
         mollifier.distributed.RankFailedError: With ``distributed``, another rank failed.
     """
+    config = config or TrainConfig()
+    if config.engine == "direct":
+        raise ValueError("engine 'direct' trains no network: use mollifier.inverse.recover or estimate_parameter")
     ctx = current() if distributed else DistributedContext()
-    with guard(ctx):  # a failing rank tells the others why before they give up waiting
-        return _train(problem, config or TrainConfig(), out_dir, resume, extra_config, log if ctx.is_main else None, ctx)
-
-
-def _train(
-    problem: InverseProblem,
-    config: TrainConfig,
-    out_dir: str | os.PathLike[str] | None,
-    resume: bool,
-    extra_config: dict[str, Any] | None,
-    log: Callable[[str], None] | None,
-    ctx: DistributedContext,
-) -> TrainResult:
-    device = ctx.device_for(config.device)
-    dtype = getattr(torch, config.dtype)
     out = Path(out_dir) if out_dir is not None else None
-    checkpoint_path = out / "checkpoint.pt" if out is not None else None
-    record = {"problem": problem.name, "training": dataclasses.asdict(config), **(extra_config or {})}
+    if resume and out is None:
+        raise ValueError("`resume` needs the results folder (`out_dir`, --out) that holds the checkpoint")
+    lock = folder_lock(out) if (out is not None and ctx.is_main) else contextlib.nullcontext()
+    with guard(ctx), lock:  # a failing rank tells the others why before they give up waiting
+        run = _Run(problem, config, out, ctx, log if ctx.is_main else None, extra_config)
+        hooks = default_callbacks(config, out, figures=figures and ctx.is_main, extra=callbacks)
+        return run.execute(resume, hooks)
 
-    checkpoint = None
-    if resume:
-        if checkpoint_path is None or not checkpoint_path.exists():
-            raise FileNotFoundError(f"--resume given but no checkpoint at {checkpoint_path}")
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        saved = checkpoint["config"]["training"]
-        changed = {k for k in saved if k not in ("steps", "time_budget", "progress", "log_every", "checkpoint_every") and saved[k] != record["training"].get(k)}
-        if changed:
-            raise ValueError(
-                f"cannot resume: the checkpoint was made with different settings for {sorted(changed)}; "
-                f"use the same options or a new --out folder"
-            )
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(config.seed)
-        model = InverseModel(
-            problem,
-            engine=config.engine,
-            backbone=config.backbone,
-            backbone_options=config.backbone_options,
-            radius=config.radius,
-            engine_options={"kernel": config.kernel},
-        ).to(device=device, dtype=dtype)
-    objective = _make_objective(problem, model, config, device, dtype, ctx)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    gamma = (config.lr_final / config.lr) ** (1.0 / max(config.steps, 1))
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
-    history: list[dict[str, float]] = []
-    start_step, elapsed, peak_memory, lbfgs_done = 0, 0.0, None, False
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        history = checkpoint["history"]
-        start_step, elapsed, peak_memory = checkpoint["step"], checkpoint["elapsed"], checkpoint["peak_memory"]
-        lbfgs_done = bool(checkpoint.get("lbfgs_done", False))
-    if out is not None and ctx.is_main:
-        write_json(out / "config.json", record)
 
-    def save_checkpoint(step: int) -> None:
-        if checkpoint_path is None or not ctx.is_main:
+class _Run:
+    """One training run, step by step: build, restore, Adam, L-BFGS, finish."""
+
+    def __init__(
+        self,
+        problem: InverseProblem,
+        config: TrainConfig,
+        out: Path | None,
+        ctx: DistributedContext,
+        log: Callable[[str], None] | None,
+        extra_config: dict[str, Any] | None,
+    ) -> None:
+        self.problem, self.config, self.out, self.ctx = problem, config, out, ctx
+        self.device = ctx.device_for(resolve_device(config.device))
+        self.dtype = getattr(torch, config.dtype)
+        self.checkpoint_path = out / CHECKPOINT_NAME if out is not None else None
+        self.record = {"problem": problem.name, "training": dataclasses.asdict(config), **(extra_config or {})}
+        self.mode = _headline_mode(problem, config)
+        self.log = log
+        self.peak_memory: int | None = None
+        self.lbfgs_done = False
+
+    # -- set-up ------------------------------------------------------------------------
+
+    def build(self) -> None:
+        """Model (seeded, the global RNG state restored), objective, Adam and its schedule."""
+        config = self.config
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(config.seed)
+            self.model = InverseModel(
+                self.problem,
+                engine=config.engine,
+                backbone=config.backbone,
+                backbone_options=config.backbone_options,
+                radius=config.radius,
+                engine_options=config.engine_options,
+            ).to(device=self.device, dtype=self.dtype)
+        weights = LossWeights.resolve(self.problem, config.data_weight, config.residual_weight, config.residual_warmup)
+        self.objective: Objective = make_objective(self.problem, self.model, weights, self.device, self.dtype, self.ctx)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        gamma = (config.lr_final / config.lr) ** (1.0 / max(config.steps, 1))
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=gamma)
+        self.state = TrainState(self.problem, config, self.model, self.optimizer, self.ctx, self.out, self.log)
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from a checkpoint: model, optimiser, schedule, history, step, time."""
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.state.history = checkpoint["history"]
+        self.state.step, self.state.elapsed = checkpoint["step"], checkpoint["elapsed"]
+        self.peak_memory = checkpoint.get("peak_memory")
+        self.lbfgs_done = bool(checkpoint.get("lbfgs_done", False))
+
+    def save_checkpoint(self, hooks: Callback) -> None:
+        if self.checkpoint_path is None or not self.ctx.is_main:
             return
-        write_torch(
-            checkpoint_path,
+        save_checkpoint(
+            self.checkpoint_path,
             {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "history": history,
-                "step": step,
-                "elapsed": elapsed,
-                "peak_memory": peak_memory,
-                "lbfgs_done": lbfgs_done,
-                "config": record,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "history": self.state.history,
+                "step": self.state.step,
+                "elapsed": self.state.elapsed,
+                "peak_memory": self.peak_memory,
+                "lbfgs_done": self.lbfgs_done,
+                "config": self.record,
             },
         )
+        hooks.on_checkpoint(self.state, self.checkpoint_path)
 
-    headline = _headline_mode(problem, config)
-    bar = _progress(config.steps, config.progress and ctx.is_main)
-    if bar is not None:
-        bar.update(start_step)
-    best, since_best = math.inf, 0
-    step = start_step
-    try:
-        while step < config.steps:
+    # -- the run -----------------------------------------------------------------------
+
+    def execute(self, resume: bool, hooks: CallbackList) -> Result:
+        checkpoint = None
+        if resume:
+            assert self.checkpoint_path is not None
+            checkpoint = load_checkpoint(self.checkpoint_path, self.device)
+            check_resumable(self.checkpoint_path, checkpoint["config"]["training"], self.record["training"])
+        self.build()
+        if checkpoint is not None:
+            self.restore(checkpoint)
+        if self.out is not None and self.ctx.is_main:
+            remove_stale_temporaries(self.out)  # left by a run killed while writing
+            write_config(self.out, self.record)
+        try:
+            hooks.on_train_start(self.state)
+            self.adam(hooks)
+            if self.config.lbfgs_steps and not self.lbfgs_done:
+                self.state.elapsed += self.lbfgs()
+                self.lbfgs_done = True
+            self.save_checkpoint(hooks)
+            result = self.finish()
+            hooks.on_train_end(self.state, result)
+        except KeyboardInterrupt:
+            self.save_checkpoint(hooks)
+            raise
+        finally:
+            hooks.close()
+        return result
+
+    def forward_backward(self, step: int) -> tuple[torch.Tensor, dict[str, float], dict, dict]:
+        loss, parts, d, p = self.objective(step)
+        if math.isfinite(parts["loss"]):  # the global loss: every rank takes the same branch
+            loss.backward()
+            self.objective.after_backward()
+        return loss, parts, d, p
+
+    def adam(self, hooks: CallbackList) -> None:
+        config, state = self.config, self.state
+        while state.step < config.steps and state.stop_reason is None:
+            step = state.step
             t0 = time.perf_counter()
-            optimizer.zero_grad(set_to_none=True)
-            if peak_memory is None:
-                (loss, parts, d, p), reading = measure_peak_memory(lambda: _forward_backward(objective, step), device)
-                peak_memory = reading.peak_bytes
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.peak_memory is None:
+                (loss, parts, d, p), reading = measure_peak_memory(lambda: self.forward_backward(step), self.device)
+                self.peak_memory = reading.peak_bytes
             else:
-                loss, parts, d, p = _forward_backward(objective, step)
+                loss, parts, d, p = self.forward_backward(step)
             if not math.isfinite(parts["loss"]):
                 raise NonFiniteLossError(
                     f"the loss became {parts['loss']} at step {step} (data {parts['data']}, residual "
                     f"{parts['residual']}); stopped. The last good checkpoint is kept"
-                    + (f" in {checkpoint_path}" if checkpoint_path else "")
+                    + (f" in {self.checkpoint_path}" if self.checkpoint_path else "")
                     + ". Try a smaller --lr or a larger radius."
                 )
-            optimizer.step()
-            scheduler.step()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - t0
-            elapsed += seconds
-            step += 1
-            entry = {"step": step, **parts, "seconds": seconds}
-            if config.log_every and (step % config.log_every == 0 or step == config.steps):
-                scores = _score(problem, _recovered(problem, *objective.full(d, p), objective.known))
-                entry["parameter_error"] = _headline_error(scores, headline, problem.parameter)
-                message = f"step {step}/{config.steps} loss {parts['loss']:.3e} data {parts['data']:.2e} residual {parts['residual']:.2e} {problem.parameter} rel. L2 {entry['parameter_error']:.3g}"
-                if bar is not None:
-                    bar.set_postfix_str(message.split(" ", 2)[2])
-                elif log is not None:
-                    log(message)
-            history.append(entry)
-            if bar is not None:
-                bar.update(1)
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
-                save_checkpoint(step)
-            if config.time_budget is not None and _slowest(ctx, elapsed, device) >= config.time_budget:
-                if log is not None:
-                    log(f"time budget of {config.time_budget:g} s reached at step {step}")
-                break
-            if config.patience:
-                if parts["loss"] < best * (1 - 1e-3):
-                    best, since_best = parts["loss"], 0
-                else:
-                    since_best += 1
-                    if since_best >= config.patience:
-                        if log is not None:
-                            log(f"early stop at step {step}: no 0.1 % improvement in {config.patience} steps")
-                        break
-        if config.lbfgs_steps and not lbfgs_done:
-            elapsed += _lbfgs(model, objective, config, step, history)
-            lbfgs_done = True
-        save_checkpoint(step)
-    except KeyboardInterrupt:
-        save_checkpoint(step)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
+            lr = state.lr
+            with _interrupts_deferred():  # the update and the step count change together
+                self.optimizer.step()
+                self.scheduler.step()
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                seconds = time.perf_counter() - t0
+                state.elapsed += seconds
+                state.step += 1
+            entry = {"step": state.step, **parts, "lr": lr, "seconds": seconds}
+            if config.log_every and (state.step % config.log_every == 0 or state.step == config.steps):
+                scores = score(self.problem, recovered_arrays(self.problem, *self.objective.full(d, p), self.objective.known))
+                entry["parameter_error"] = headline(scores, self.mode, self.problem.parameter)["parameter_relative_l2"]
+                hooks.on_evaluation(state, entry)
+            state.history.append(entry)
+            hooks.on_step_end(state, entry)
+            if config.checkpoint_every and state.step % config.checkpoint_every == 0:
+                self.save_checkpoint(hooks)
 
-    with torch.enable_grad():  # autodiff engines need grad to differentiate
-        _, parts, d, p = objective(step)
-    d, p = objective.full(d, p)
-    recovered = _recovered(problem, d, p, objective.known)
-    scores = _score(problem, recovered)
-    metrics = _metrics(problem, config, scores, headline, parts, elapsed, peak_memory, step)
-    metrics["step_seconds"] = elapsed / max(len(history), 1)
-    if ctx.is_distributed:
-        metrics["distributed"] = objective.summary()
-    arrays = _arrays(problem, d, recovered)
-    if out is not None and ctx.is_main:
-        write_npz(out / "arrays.npz", arrays)
-        write_json(out / "history.json", history)
-        write_json(out / "metrics.json", metrics)
-    return TrainResult(model=model, metrics=metrics, arrays=arrays, history=history, out_dir=out)
+    def lbfgs(self) -> float:
+        """L-BFGS iterations after Adam; returns their time."""
+        model, objective, step = self.model, self.objective, self.state.step
+        optimizer = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=self.config.lbfgs_steps, line_search_fn="strong_wolfe")
+        t0 = time.perf_counter()
 
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            loss, parts, _, _ = objective(step)
+            if not math.isfinite(parts["loss"]):
+                raise NonFiniteLossError(f"the loss became {parts['loss']} during L-BFGS; stopped")
+            loss.backward()
+            objective.after_backward()
+            self.state.history.append({"step": step, "lbfgs": 1.0, **parts})
+            return loss
 
-def _forward_backward(objective: _Objective, step: int):
-    loss, parts, d, p = objective(step)
-    if math.isfinite(parts["loss"]):  # the global loss: every rank takes the same branch
-        loss.backward()
-        objective.after_backward()
-    return loss, parts, d, p
+        optimizer.step(closure)
+        return time.perf_counter() - t0
 
-
-def _make_objective(problem: InverseProblem, model: InverseModel, config: TrainConfig, device, dtype, ctx: DistributedContext):
-    if not ctx.is_distributed:
-        return _Objective(problem, model, config, device, dtype)
-    from ..distributed.objective import TiledObjective
-
-    return TiledObjective(
-        problem,
-        model,
-        data_weight=problem.data_weight if config.data_weight is None else config.data_weight,
-        residual_weight=problem.residual_weight if config.residual_weight is None else config.residual_weight,
-        warmup=config.residual_warmup,
-        device=device,
-        dtype=dtype,
-        ctx=ctx,
-    )
-
-
-def _slowest(ctx: DistributedContext, elapsed: float, device: torch.device) -> float:
-    """The largest training time over ranks, so that all stop at the same step."""
-    if not ctx.is_distributed:
-        return elapsed
-    return all_reduce_max(ctx, elapsed, "comparing training times", device if ctx.backend == "nccl" else None)
-
-
-def _lbfgs(model: InverseModel, objective: _Objective, config: TrainConfig, step: int, history: list) -> float:
-    optimizer = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=config.lbfgs_steps, line_search_fn="strong_wolfe")
-    t0 = time.perf_counter()
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss, parts, _, _ = objective(step)
-        if not math.isfinite(parts["loss"]):
-            raise NonFiniteLossError(f"the loss became {parts['loss']} during L-BFGS; stopped")
-        loss.backward()
-        objective.after_backward()
-        history.append({"step": step, "lbfgs": 1.0, **parts})
-        return loss
-
-    optimizer.step(closure)
-    return time.perf_counter() - t0
-
-
-def _headline_error(scores: dict, mode: str, name: str) -> float:
-    return float(scores.get(mode, {}).get(name, {}).get("relative_l2", float("nan")))
-
-
-def _metrics(problem, config, scores, headline, parts, elapsed, peak_memory, step) -> dict[str, Any]:
-    main = scores.get(headline, {}).get(problem.parameter, {})
-    return {
-        "problem": problem.name,
-        "engine": config.engine,
-        "backbone": config.backbone,
-        "noise": problem.observations.noise,
-        "parameter": problem.parameter,
-        "recovery": headline,
-        "parameter_pearson": main.get("pearson", float("nan")),
-        "parameter_relative_l2": main.get("relative_l2", float("nan")),
-        "train_seconds": elapsed,
-        "steps": step,
-        "peak_memory_bytes": peak_memory,
-        "final_loss": parts,
-        "direct": scores.get("direct", {}),
-        "learned": scores.get("learned", {}),
-        "baselines": score_baselines(problem),
-        "device": config.device,
-        "torch": torch.__version__,
-    }
-
-
-def score_baselines(problem: InverseProblem) -> dict[str, dict[str, float]]:
-    """Scores of the problem's training-free baseline estimates against the truth."""
-    truth = problem.truth.get(problem.parameter)
-    if truth is None:
-        return {}
-    return {
-        name: {
-            "pearson": pearson(estimate, truth, problem.metric_mask),
-            "relative_l2": relative_l2(estimate, truth, problem.metric_mask),
+    def finish(self) -> Result:
+        """Final fields, recovered unknowns, scores, arrays; written when there is a folder."""
+        problem, state = self.problem, self.state
+        with torch.enable_grad():  # autodiff engines need grad to differentiate
+            _, parts, d, p = self.objective(state.step)
+        d, p = self.objective.full(d, p)
+        recovered = recovered_arrays(problem, d, p, self.objective.known)
+        scores = score(problem, recovered)
+        metrics: dict[str, Any] = {
+            "problem": problem.name,
+            "engine": self.config.engine,
+            "backbone": self.config.backbone,
+            "noise": problem.observations.noise,
+            "parameter": problem.parameter,
+            "recovery": self.mode,
+            **headline(scores, self.mode, problem.parameter),
+            "train_seconds": state.elapsed,
+            "steps": state.step,
+            "stop_reason": state.stop_reason,
+            "peak_memory_bytes": self.peak_memory,
+            "final_loss": parts,
+            "direct": scores.get("direct", {}),
+            "learned": scores.get("learned", {}),
+            "baselines": score_baselines(problem),
+            "radius": self.model.radius(),
+            "device": str(self.device),
+            "torch": torch.__version__,
+            "step_seconds": state.elapsed / max(len(state.history), 1),
         }
-        for name, estimate in problem.baselines.items()
-    }
+        if self.ctx.is_distributed:
+            metrics["distributed"] = self.objective.summary()
+        fit = d["u"].detach().cpu().double().numpy()[0]
+        result = Result(metrics=metrics, arrays=arrays_of(problem, fit, recovered), history=state.history, model=self.model, out_dir=self.out)
+        if self.out is not None and self.ctx.is_main:
+            write_results(self.out, result)
+        return result
 
 
-def _arrays(problem: InverseProblem, d: dict[str, torch.Tensor], recovered) -> dict[str, np.ndarray]:
-    arrays: dict[str, np.ndarray] = {
-        "observed": problem.observations.values,
-        "mask": problem.observations.mask,
-        "fit": d["u"].detach().cpu().double().numpy()[0],
-    }
-    for axis, coords in enumerate(problem.grid.axes(dtype=torch.float64)):
-        arrays[f"axis{axis}"] = coords.numpy()
-    for mode, values in recovered.items():
-        for name, value in values.items():
-            arrays[f"{mode}_{name}"] = np.asarray(value)
-    for name, value in problem.truth.items():
-        arrays[f"true_{name}"] = np.asarray(value, dtype=np.float64)
-    return arrays
+def _headline_mode(problem: InverseProblem, config: TrainConfig) -> str:
+    if config.recovery == "auto":
+        return "direct" if problem.direct is not None else "learned"
+    if config.recovery == "direct" and problem.direct is None:
+        raise ValueError(f"`recovery`='direct' but problem {problem.name!r} has no direct recovery formula")
+    return config.recovery
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block ends, so a checkpoint never sees half a step."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received and callable(previous):
+            previous(signal.SIGINT, None)

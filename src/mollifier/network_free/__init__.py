@@ -1,11 +1,13 @@
-"""Training-free estimates: smooth the observations, differentiate, apply the direct formula.
+"""Smoothing and differentiating gridded data without a network; the radius from the data.
 
 A scientist's first question about a neural inverse solver: would simply smoothing my data
-and applying the formula do as well? These estimators answer it in a fraction of a second,
-with the library's mollifier kernels or with classical smoothers.
+and applying the formula do as well? :func:`smoothed_derivatives` (the library's mollifier
+kernels or classical smoothers) and :func:`auto_radius` (a plug-in bias-variance rule) are
+the tools; :func:`mollifier.inverse.estimate_parameter` applies a problem's direct formula
+to them and scores the estimate like a trained run.
 """
 
-from .estimate import SMOOTHERS, NetworkFreeResult, estimate_parameter
 from .radius import auto_radius, noise_std
+from .smoothers import SMOOTHERS, smoothed_derivatives
 
-__all__ = ["SMOOTHERS", "NetworkFreeResult", "auto_radius", "estimate_parameter", "noise_std"]
+__all__ = ["SMOOTHERS", "auto_radius", "noise_std", "smoothed_derivatives"]

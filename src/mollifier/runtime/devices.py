@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["DEVICE_HELP", "available_device", "resolve_device"]
+__all__ = ["DEVICE_HELP", "available_device", "parse_device", "resolve_device"]
 
 DEVICE_HELP = "'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'"
 
@@ -19,8 +19,23 @@ def available_device() -> torch.device:
     return torch.device("cpu")
 
 
+def parse_device(name: str | torch.device | None) -> torch.device:
+    """A :class:`torch.device` for ``name`` (``None`` and ``"auto"``: :func:`available_device`),
+    without checking that this machine has it.
+
+    Raises:
+        ValueError: ``name`` is not a device torch knows.
+    """
+    if name is None or (isinstance(name, str) and name.strip().lower() == "auto"):
+        return available_device()
+    try:
+        return torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"`device` must be {DEVICE_HELP}; got {name!r}") from exc
+
+
 def resolve_device(name: str | torch.device | None) -> torch.device:
-    """A :class:`torch.device` for ``name`` (``None`` and ``"auto"``: :func:`available_device`).
+    """:func:`parse_device`, and a clear error when this machine lacks the device.
 
     Raises:
         ValueError: ``name`` is not a device torch knows, or names one this machine lacks.
@@ -29,12 +44,7 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
         >>> resolve_device("cpu")
         device(type='cpu')
     """
-    if name is None or (isinstance(name, str) and name.strip().lower() == "auto"):
-        return available_device()
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"`device` must be {DEVICE_HELP}; got {name!r}") from exc
+    device = parse_device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"`device` {name!r} asks for CUDA, but torch sees no GPU here; use 'auto' or 'cpu'")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):

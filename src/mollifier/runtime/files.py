@@ -12,7 +12,10 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-__all__ = ["atomic_write", "nan_to_none", "write_json", "write_npz", "write_torch"]
+__all__ = ["atomic_write", "nan_to_none", "remove_stale_temporaries", "write_json", "write_npz", "write_torch"]
+
+TEMPORARY_SUFFIX = ".tmp"
+"""Suffix of the temporary files :func:`atomic_write` renames into place."""
 
 
 def atomic_write(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None]) -> Path:
@@ -20,22 +23,55 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[BinaryIO], None
 
     The file gets the permissions a plain ``open()`` would give (``0o666`` less the
     umask), not the owner-only mode of the temporary file.
+
+    Raises:
+        OSError: The write failed (full disk, read-only or missing folder, ...); the
+            message names the file, and the previous version of it is untouched.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMPORARY_SUFFIX, dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
             writer(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
+    except OSError as exc:
+        _discard(tmp)
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        message = f"cannot write {target}: {reason} (its previous version, if any, is unchanged)"
+        raise (OSError(exc.errno, message) if exc.errno is not None else OSError(message)) from exc
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
     return target
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp is not None and os.path.exists(tmp):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files an :func:`atomic_write` killed mid-write left in ``folder``.
+
+    Call it only while holding the folder (:func:`mollifier.runtime.lock.folder_lock`):
+    another writer's temporary file would look the same.
+    """
+    removed = []
+    for path in Path(folder).glob(f".*{TEMPORARY_SUFFIX}"):
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
 
 
 def _umask() -> int:

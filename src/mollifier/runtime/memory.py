@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import torch
 
-__all__ = ["MemoryReading", "measure_peak_memory", "peak_rss_growth"]
+__all__ = ["MemoryReading", "measure_peak_memory", "peak_memory_with_python", "peak_rss_growth"]
 
 T = TypeVar("T")
 
@@ -98,3 +98,20 @@ def peak_rss_growth(fn: Callable[[], T]) -> tuple[T, int | None]:
     if start is None or peak is None or not os.path.exists("/proc/self/status"):
         return result, None
     return result, max(peak - start, 0)
+
+
+def peak_memory_with_python(fn: Callable[[], T]) -> tuple[T, int]:
+    """Run ``fn()`` on the CPU; its peak extra bytes: Python and NumPy allocations
+    (``tracemalloc``) plus torch's CPU tensor allocations (:func:`measure_peak_memory`), added."""
+    import tracemalloc
+
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    result, reading = measure_peak_memory(fn, torch.device("cpu"))
+    python_peak = tracemalloc.get_traced_memory()[1] - base
+    if not tracing:
+        tracemalloc.stop()
+    return result, int(max(python_peak, 0) + reading.peak_bytes)

@@ -1,7 +1,8 @@
-"""Network-free parameter estimates from gridded observations.
+"""Smoothed derivatives of gridded data, by one of several smoothers.
 
-``estimate_parameter(problem, smoother=...)`` smooths the observations, takes the
-derivatives the problem's direct-recovery formula needs, and applies it. Smoothers:
+:func:`smoothed_derivatives` returns the smoothed field and named derivatives of data on
+a grid; :func:`mollifier.inverse.estimate_parameter` applies a problem's direct formula
+to them (a network-free estimate). Smoothers:
 
 - ``mollifier``: the library's moment-corrected mollifier derivatives (radius chosen by
   :func:`~mollifier.network_free.radius.auto_radius` unless given);
@@ -21,9 +22,7 @@ edge handling.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,23 +30,11 @@ import torch
 
 from ..core.errors import check_choice
 from ..core.operators import MultiIndex, derivatives, normalize_requests
-from ..inverse.metrics import pearson, relative_l2
-from ..inverse.problem import InverseProblem
-from .radius import auto_radius
 
-__all__ = ["SMOOTHERS", "NetworkFreeResult", "estimate_parameter", "smoothed_derivatives"]
+__all__ = ["SMOOTHERS", "smoothed_derivatives"]
 
 SMOOTHERS: tuple[str, ...] = ("mollifier", "savgol", "gaussian", "spline")
 """Smoothers available for network-free estimates."""
-
-
-@dataclass
-class NetworkFreeResult:
-    """Estimated unknowns, their scores, the radius used and the time taken."""
-
-    estimates: dict[str, np.ndarray]
-    metrics: dict[str, Any]
-    smoothed: np.ndarray
 
 
 def _separable(values: np.ndarray, idx: MultiIndex, apply_1d) -> np.ndarray:
@@ -132,98 +119,3 @@ def _one_dimensional(smoother: str, spacing, radius, periodic: bool, max_order: 
     if smoother == "spline" and max_order > 3:
         raise ValueError("`smoother`='spline' (cubic smoothing splines) supports derivatives up to order 3 per axis")
     return {"savgol": savgol, "gaussian": gaussian, "spline": spline}[smoother]
-
-
-def _peak_memory(compute) -> int:
-    """Peak extra bytes of ``compute()``: tracemalloc (numpy, Python) plus torch's CPU allocations."""
-    import tracemalloc
-
-    from ..runtime.memory import measure_peak_memory
-
-    tracing = tracemalloc.is_tracing()
-    if not tracing:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    _, reading = measure_peak_memory(compute, torch.device("cpu"))
-    python_peak = tracemalloc.get_traced_memory()[1] - base
-    if not tracing:
-        tracemalloc.stop()
-    return int(max(python_peak, 0) + reading.peak_bytes)
-
-
-def estimate_parameter(
-    problem: InverseProblem,
-    smoother: str = "mollifier",
-    radius: float | tuple[float, ...] | None = None,
-    *,
-    measure_memory: bool = False,
-) -> NetworkFreeResult:
-    """Estimate the problem's unknowns without a network, from its observations.
-
-    Args:
-        problem: A problem with a ``direct`` recovery formula and fully observed data.
-        smoother: One of :data:`SMOOTHERS`.
-        radius: Smoothing radius in physical units (one or per axis); ``None`` chooses it
-            from the data with :func:`auto_radius` (for the scipy smoothers too: the same
-            support width).
-        measure_memory: Also measure peak memory (a second, profiled run): numpy and
-            Python allocations (``tracemalloc``) plus torch's CPU allocations, added.
-
-    Returns:
-        Estimates, metrics (``parameter_pearson``, ``parameter_relative_l2``,
-        ``train_seconds`` = the estimate's time, ``radius``) and the smoothed field.
-    """
-    check_choice("smoother", smoother, SMOOTHERS)
-    if problem.direct is None:
-        raise ValueError(f"problem {problem.name!r} has no direct recovery formula; network-free estimation needs one")
-    obs = problem.observations
-    if not obs.mask.all():
-        raise ValueError(
-            f"network-free estimation needs observations at every grid point; {int((~obs.mask).sum())} are missing "
-            "(train a network instead, which handles sparse data)"
-        )
-    if obs.values.shape[0] != 1:
-        raise ValueError("network-free estimation supports one observed field")
-    values = obs.values[0]
-    grid = problem.grid
-    periodic = problem.boundary == "periodic"
-    requests = normalize_requests(problem.derivatives, grid.ndim)
-    known = {
-        k: torch.as_tensor(np.asarray(v, dtype=np.float64)).reshape(1, 1, *np.shape(v)) if np.ndim(v) else torch.tensor(float(v))
-        for k, v in problem.known.items()
-    }
-
-    def compute() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], tuple[float, ...]]:
-        chosen = radius
-        if chosen is None:
-            highest = max(requests.values(), key=lambda spec: max(sum(i) for i in spec))
-            chosen = auto_radius(values, highest, grid.spacing, boundary="periodic" if periodic else "valid")
-        chosen = tuple(chosen) if isinstance(chosen, (tuple, list)) else (float(chosen),) * grid.ndim
-        d_np = smoothed_derivatives(values, requests, grid.spacing, chosen, smoother, periodic)
-        d = {k: torch.as_tensor(v).reshape(1, 1, *grid.shape) for k, v in d_np.items()}
-        return {k: v.numpy().squeeze() for k, v in problem.direct(d, known).items()}, d_np, chosen
-
-    start = time.perf_counter()
-    estimates, d_np, radius = compute()
-    elapsed = time.perf_counter() - start
-    peak = _peak_memory(compute) if measure_memory else None
-    name = problem.parameter
-    truth = problem.truth.get(name)
-    metrics: dict[str, Any] = {
-        "problem": problem.name,
-        "engine": "direct",
-        "smoother": smoother,
-        "backbone": "none",
-        "noise": obs.noise,
-        "parameter": name,
-        "recovery": "direct",
-        "radius": list(radius),
-        "radius_cells": radius[0] / grid.spacing[0],
-        "train_seconds": elapsed,
-        "step_seconds": elapsed,
-        "peak_memory_bytes": peak,
-        "parameter_pearson": pearson(estimates[name], truth, problem.metric_mask) if truth is not None else float("nan"),
-        "parameter_relative_l2": relative_l2(estimates[name], truth, problem.metric_mask) if truth is not None else float("nan"),
-    }
-    return NetworkFreeResult(estimates=estimates, metrics=metrics, smoothed=d_np["u"])
