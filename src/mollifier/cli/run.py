@@ -1,4 +1,8 @@
-"""``mollifier run PROBLEM``: train on a benchmark problem and recover its parameter.
+"""``mollifier run PROBLEM``: recover the parameter of a built-in problem or of your own.
+
+PROBLEM is a built-in name (:data:`mollifier.problems.PROBLEMS`) or a Python file that
+defines ``problem(...)`` returning an :class:`~mollifier.inverse.InverseProblem`
+(:mod:`mollifier.problems.files`); both get every flag and output.
 
 Under ``torchrun --nproc_per_node N -m mollifier run ...`` the grid is tiled over the N
 processes (:mod:`mollifier.distributed`); rank 0 logs, writes the results and prints.
@@ -18,7 +22,8 @@ from ..distributed.context import DistributedContext, session
 from ..inverse import TrainConfig, recover
 from ..inverse.callbacks import LOGGERS
 from ..network_free import SMOOTHERS
-from ..problems import PROBLEMS, make_problem
+from ..problems import PROBLEMS, ProblemSpec, make_problem
+from ..problems.files import accepted_options, is_problem_file, load_problem_file
 from ..runtime.files import nan_to_none
 
 _PROBLEM_KEYS = ("grid", "noise", "density", "seed")
@@ -40,7 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True) -> None:
     """Arguments shared by ``run`` and ``demo``."""
     if problem_required:
-        p.add_argument("problem", metavar="PROBLEM", help=f"one of: {', '.join(PROBLEMS)}")
+        p.add_argument("problem", metavar="PROBLEM",
+                       help=f"one of: {', '.join(PROBLEMS)}; or a Python file defining problem() (docs/inverse.md)")
     p.add_argument(
         "--engine",
         choices=[*ENGINES, "direct"],
@@ -109,12 +115,11 @@ def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) ->
     config = {**(defaults or {}), **file_config}
     problem = getattr(args, "problem", None) or config.get("problem")
     if problem is None:
-        raise ValueError(f"give a PROBLEM, one of {list(PROBLEMS)}")
-    if problem not in PROBLEMS:
-        raise ValueError(f"unknown problem {problem!r}; allowed: {', '.join(PROBLEMS)}")
+        raise ValueError(f"give a PROBLEM, one of {list(PROBLEMS)}, or a Python file defining one")
+    spec = problem_spec(problem)
     if defaults is not None and problem != defaults.get("problem"):
         config = {"problem": problem, **file_config}  # the demo's settings belong to its own problem
-    training = PROBLEMS[problem].training_defaults()
+    training = spec.training_defaults()
     training.update(config.get("training", {}))
     problem_kwargs = {k: config[k] for k in _PROBLEM_KEYS if k in config}
     problem_kwargs.update(config.get("problem_options", {}))
@@ -140,10 +145,20 @@ def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) ->
     out = getattr(args, "out", None) or config.get("out")
     if out is None:
         out = Path("runs") / (
-            f"{problem}-{training.get('engine', 'mollifier')}-{training.get('backbone', 'mlp')}"
-            f"-noise{noise:g}-seed{problem_kwargs.get('seed', 0)}"
+            f"{spec.name}-{training.get('engine', 'mollifier')}-{training.get('backbone', 'mlp')}"
+            + (f"-noise{noise:g}" if "noise" in problem_kwargs or problem in PROBLEMS else "")
+            + f"-seed{problem_kwargs.get('seed', 0)}"
         )
     return problem, problem_kwargs, training, Path(out)
+
+
+def problem_spec(problem: str) -> ProblemSpec:
+    """A built-in problem by name, or the problem a Python file defines."""
+    if problem in PROBLEMS:
+        return PROBLEMS[problem]
+    if is_problem_file(problem):
+        return load_problem_file(problem)
+    raise ValueError(f"unknown problem {problem!r}; allowed: {', '.join(PROBLEMS)}, or a Python file defining one")
 
 
 def execute(
@@ -166,7 +181,9 @@ def execute(
         return {}
     quiet = bool(args.json) or not ctx.is_main
     config = TrainConfig.from_dict({"progress": not quiet and sys.stderr.isatty(), **training})
-    instance = make_problem(problem, **problem_kwargs)
+    spec = problem_spec(problem)
+    instance = make_problem(problem, **problem_kwargs) if problem in PROBLEMS else spec.build(**accepted_options(spec, problem_kwargs))
+    networks = spec.networks(instance) if spec.networks is not None else None
     log = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     if log:
         what = (
@@ -187,6 +204,7 @@ def execute(
         log=log,
         distributed=ctx.is_distributed,
         figures=not args.no_figures,
+        networks=networks,
     )
     return result.metrics
 

@@ -1,6 +1,9 @@
 """The inverse-problem engine: declare a problem, recover its unknowns, score and keep them.
 
-- :mod:`.problem`: the declaration (grid, observations, unknowns, residual, direct formula).
+- :mod:`.problem`: the declaration (grid, observations, unknowns, residual, direct formula),
+  with :mod:`.observations` (grid or scattered data), :mod:`.fields` (unknown scalars,
+  unknown and latent fields), :mod:`.conditions` (Dirichlet, Neumann, initial) and
+  :mod:`.residuals` (divergence-form building blocks).
 - :mod:`.model`: the trainable pieces (field backbone, unknowns, derivative engine).
 - :mod:`.objective`: the loss, in one process or on one slab of rows per rank.
 - :mod:`.training`: :class:`TrainConfig` and :func:`train` (Adam, L-BFGS, resume).
@@ -14,18 +17,14 @@
 
 from .callbacks import Callback, CSVLogger, EarlyStopping, TensorBoardLogger, TimeBudget, TrainState
 from .checkpoint import CheckpointError
+from .conditions import Dirichlet, Initial, Neumann
 from .direct import estimate_parameter
 from .metrics import pearson, relative_l2
 from .model import InverseModel, guarded_divide
 from .objective import LossWeights
-from .problem import (
-    InverseProblem,
-    Observations,
-    UnknownField,
-    UnknownScalar,
-    add_relative_noise,
-    random_mask,
-)
+from .fields import LatentField, UnknownField, UnknownScalar
+from .observations import Observations, ScatteredObservations, add_relative_noise, random_mask
+from .problem import InverseProblem
 from .recovery import Result, recover, score_baselines
 from .results import read_results, write_results
 from .training import NonFiniteLossError, TrainConfig, TrainResult, train
@@ -34,13 +33,18 @@ __all__ = [
     "CSVLogger",
     "Callback",
     "CheckpointError",
+    "Dirichlet",
     "EarlyStopping",
+    "Initial",
     "InverseModel",
     "InverseProblem",
+    "LatentField",
     "LossWeights",
+    "Neumann",
     "NonFiniteLossError",
     "Observations",
     "Result",
+    "ScatteredObservations",
     "TensorBoardLogger",
     "TimeBudget",
     "TrainConfig",

@@ -69,6 +69,8 @@ def estimate_parameter(
     if problem.direct is None:
         raise ValueError(f"problem {problem.name!r} has no direct recovery formula; network-free estimation needs one")
     obs = problem.observations
+    if obs.scattered:
+        raise ValueError("network-free estimation needs data on the grid's nodes; scattered observations need a trained network")
     if not obs.mask.all():
         raise ValueError(
             f"network-free estimation needs observations at every grid point; {int((~obs.mask).sum())} are missing "
@@ -115,8 +117,8 @@ def estimate_parameter(
         "step_seconds": elapsed,
         "steps": 0,
         "peak_memory_bytes": peak,
-        "parameter_pearson": pearson(estimates[name], truth, problem.metric_mask) if truth is not None else float("nan"),
-        "parameter_relative_l2": relative_l2(estimates[name], truth, problem.metric_mask) if truth is not None else float("nan"),
+        "parameter_pearson": pearson(estimates[name], truth, problem.scores_mask) if truth is not None else float("nan"),
+        "parameter_relative_l2": relative_l2(estimates[name], truth, problem.scores_mask) if truth is not None else float("nan"),
         "baselines": score_baselines(problem),
     }
     arrays = arrays_of(problem, d_np["u"][None], {"direct": estimates})

@@ -1,13 +1,18 @@
 """The loss of an inverse problem: in one process, or on one slab of rows per rank.
 
 ``loss = w_data * mse(u - data)[observed] / var(data)
-       + w_residual(step) * mse(residual / residual_scale)
-       (+ w_boundary * mean(boundary_loss^2))``
+       + w_residual(step) * mse(residual / residual_scale)[domain]
+       (+ w_boundary * (mean(boundary_loss^2) + sum of the conditions' terms))``
 
-where ``u`` is the engine's field (the mollified field for the ``mollifier`` engine) and
-``w_residual(step)`` ramps up linearly over the residual warm-up. The weights are
-resolved once (:class:`LossWeights`) from the problem's defaults and the training
-settings.
+where ``u`` is the engine's field (the mollified field for the ``mollifier`` engine) at
+the observations: on grid nodes directly; at scattered points the network itself for
+the ``autodiff`` and ``fd`` engines (their field), the multilinear interpolation of the
+mollified field for the ``mollifier`` engine (weighted by the points' weights); and
+``w_residual(step)`` ramps up linearly over the residual warm-up. The residual's mean
+square counts the problem's ``domain`` only, when it has one; each boundary or initial
+condition adds ``weight * mean((field - value)^2) / scale`` at its nodes
+(:mod:`.conditions`). The weights are resolved once (:class:`LossWeights`) from the
+problem's defaults and the training settings.
 
 :class:`Objective` computes it on the whole grid. :class:`TiledObjective` computes, on
 each rank of a ``torch.distributed`` launch, its share for one slab of grid rows
@@ -27,12 +32,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
+from ..core.engines import MollifierEngine
+from ..core.grid import Grid
 from ..distributed.collectives import all_gather_rows, all_reduce_sum_, broadcast_module_
 from ..distributed.context import DistributedContext
 from ..distributed.tiling import Slab, TiledDerivatives, check_tileable, make_slabs, rows_of
-from .model import InverseModel, as_tensor_on_grid
+from .conditions import Dirichlet, condition_nodes, condition_values
+from .model import InverseModel, as_tensor_on_grid, neumann_name, subgrid
 from .problem import InverseProblem
 
 __all__ = ["LossWeights", "Objective", "TiledObjective", "make_objective"]
@@ -82,25 +91,56 @@ class Objective:
     def __init__(self, problem: InverseProblem, model: InverseModel, weights: LossWeights, device: torch.device, dtype: torch.dtype) -> None:
         self.problem, self.model, self.weights, self.device, self.dtype = problem, model, weights, device, dtype
         obs = problem.observations
-        self.data_scale = float(max(obs.values[:, obs.mask].var(), 1e-12))  # of all data, on every rank
+        self.data_scale = float(max(obs.observed().var(), 1e-12))  # of all data, on every rank
         self.known = {k: as_tensor_on_grid(v, dtype, device) for k, v in problem.known.items()}
         self._setup()
+        self.domain = None
+        if problem.domain is not None:
+            self.domain = torch.as_tensor(problem.domain, device=device).reshape(1, 1, *problem.grid.shape)
+        self.conditions = [_PreparedCondition(c, problem, model, self.data_scale, dtype, device) for c in problem.conditions]
 
     def _setup(self) -> None:
         """Data, mask, observed count, known fields and coordinates of the part owned here."""
         obs, dtype, device = self.problem.observations, self.dtype, self.device
+        self.coords = self.problem.grid.coords(dtype=dtype, device=device)
+        self.residual_known = self.known
+        if obs.scattered:
+            self.points = torch.as_tensor(obs.points, dtype=dtype, device=device)
+            self.data = torch.as_tensor(obs.values, dtype=dtype, device=device)
+            self.point_weights = torch.as_tensor(obs.weights, dtype=dtype, device=device)[:, None]
+            self.observed_count = float(obs.weights.sum()) * obs.channels
+            # the mollifier engine's field is the mollified network: read it at the points
+            # (the residual's field), not the raw network, which would differ by the smoothing
+            self.interpolate = (
+                GridInterpolation(self.problem.grid, obs.points, dtype, device) if isinstance(self.model.engine, MollifierEngine) else None
+            )
+            return
         self.data = torch.as_tensor(obs.values, dtype=dtype, device=device).unsqueeze(0)
         self.mask = torch.as_tensor(obs.mask, device=device).reshape(1, 1, *self.problem.grid.shape)
         self.observed_count = self.mask.sum() * self.data.shape[1]
-        self.residual_known = self.known
-        self.coords = self.problem.grid.coords(dtype=dtype, device=device)
 
     def fields(self) -> tuple[Fields, Fields]:
-        """Derivatives of the field and the unknowns' values."""
-        return self.model(self.dtype, self.device), self.model.unknowns(self.coords)
+        """Derivatives of the fields and the unknowns' values."""
+        d = self.model(self.dtype, self.device)
+        extra, p = self.model.unknown_fields(self.dtype, self.device, self.coords)
+        if extra:
+            d = {**d, **extra}
+        return d, p
+
+    def _data_loss(self, d: Fields) -> torch.Tensor:
+        if self.problem.observations.scattered:
+            field = self.interpolate(d["u"]) if self.interpolate is not None else self.model.field(self.points)
+            misfit = (field - self.data) ** 2 * self.point_weights
+            return misfit.sum() / self.observed_count / self.data_scale
+        misfit = (d["u"] - self.data) ** 2 * self.mask
+        return misfit.sum() / self.observed_count / self.data_scale
 
     def _mean_square(self, residual: torch.Tensor) -> torch.Tensor:
-        return (residual**2).mean()
+        if self.domain is None:
+            return (residual**2).mean()
+        square = residual**2
+        square = torch.broadcast_to(square, torch.broadcast_shapes(square.shape, self.domain.shape))
+        return (square * self.domain).sum() / (self.domain.sum() * (square.numel() // self.domain.numel()))
 
     def _parts(self, loss: torch.Tensor, data_loss: torch.Tensor, residual_loss: torch.Tensor, weight: float) -> dict[str, float]:
         """The loss terms as numbers for the history (the whole problem's)."""
@@ -110,8 +150,7 @@ class Objective:
         """``(loss, parts, d, p)`` at ``step``: the loss tensor, its terms as numbers, the
         engine's derivatives and the unknowns."""
         d, p = self.fields()
-        misfit = (d["u"] - self.data) ** 2 * self.mask
-        data_loss = misfit.sum() / self.observed_count / self.data_scale
+        data_loss = self._data_loss(d)
         residual = self.problem.residual(d, p, self.residual_known) / self.problem.residual_scale
         residual_loss = self._mean_square(residual)
         weight = self.weights.residual_at(step)
@@ -120,9 +159,15 @@ class Objective:
         if self.problem.boundary_loss is not None:
             boundary_loss = (self.problem.boundary_loss(d, p, self.known) ** 2).mean()
             loss = loss + self.weights.boundary * boundary_loss
+        condition_loss = None
+        if self.conditions:
+            condition_loss = sum(c.loss(d, p) for c in self.conditions)
+            loss = loss + self.weights.boundary * condition_loss
         parts = self._parts(loss, data_loss, residual_loss, weight)
         if boundary_loss is not None:
             parts["boundary"] = float(boundary_loss.detach())
+        if condition_loss is not None:
+            parts["conditions"] = float(condition_loss.detach())
         return loss, parts, d, p
 
     def after_backward(self) -> None:
@@ -161,9 +206,20 @@ class TiledObjective(Objective):
         dtype: torch.dtype,
         ctx: DistributedContext,
     ) -> None:
-        if problem.boundary_loss is not None:
+        unsupported = [
+            what
+            for what, present in (
+                ("a `boundary_loss`", problem.boundary_loss is not None),
+                ("scattered observations", problem.observations.scattered),
+                ("a `domain` mask", problem.domain is not None),
+                ("boundary or initial `conditions`", bool(problem.conditions)),
+                ("fields with derivatives or on some axes only", not model.simple),
+            )
+            if present
+        ]
+        if unsupported:
             raise ValueError(
-                f"problem {problem.name!r} has a `boundary_loss`, which tiled (multi-process) training does not "
+                f"problem {problem.name!r} has {', '.join(unsupported)}, which tiled (multi-process) training does not "
                 "support; train it in one process"
             )
         check_tileable(model.engine)
@@ -249,6 +305,82 @@ class TiledObjective(Objective):
             "extra_rows_fraction": worst.extra_fraction,
             "gradient_sync_seconds_per_step": self.sync_seconds / self.sync_calls if self.sync_calls else math.nan,
         }
+
+
+class GridInterpolation:
+    """Multilinear interpolation of grid values at fixed points (weights computed once).
+
+    ``self(values)`` maps ``(1, C, *grid.shape)`` to ``(P, C)``; points up to half a cell
+    beyond the grid use the edge cells' linear extension.
+    """
+
+    def __init__(self, grid: Grid, points: np.ndarray, dtype: torch.dtype, device: torch.device) -> None:
+        cells = (np.asarray(points, dtype=np.float64) - np.asarray(grid.lower)) / np.asarray(grid.spacing)
+        top = np.asarray(grid.shape) - 2
+        lower = np.clip(np.floor(cells).astype(np.int64), 0, np.maximum(top, 0))
+        frac = cells - lower
+        self.corners: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for corner in np.ndindex(*(2,) * grid.ndim):
+            index = lower + np.asarray(corner)
+            weight = np.prod(np.where(np.asarray(corner) == 1, frac, 1.0 - frac), axis=1)
+            flat = np.ravel_multi_index(tuple(np.minimum(index, np.asarray(grid.shape) - 1).T), grid.shape)
+            self.corners.append((torch.as_tensor(flat, device=device), torch.as_tensor(weight, dtype=dtype, device=device)[:, None]))
+
+    def __call__(self, values: torch.Tensor) -> torch.Tensor:
+        flat = values.reshape(values.shape[1], -1).T  # (N, C)
+        total = None
+        for index, weight in self.corners:
+            term = flat[index] * weight
+            total = term if total is None else total + term
+        return total
+
+
+class _PreparedCondition:
+    """One boundary or initial condition, ready to evaluate: nodes, targets, normals, scale."""
+
+    def __init__(self, condition: Dirichlet, problem: InverseProblem, model: InverseModel, data_scale: float, dtype: torch.dtype, device: torch.device) -> None:
+        grid = problem.grid
+        self.condition = condition
+        self.field = condition.field
+        self.axes = tuple(range(grid.ndim)) if self.field == "u" else model.axes[self.field]
+        own = subgrid(grid, self.axes)
+        self.own_shape = own.shape
+        domain = problem.domain if len(self.axes) == grid.ndim else None
+        nodes, normals = condition_nodes(condition, own, domain, self.axes, grid.ndim)
+        self.index = tuple(torch.as_tensor(i, device=device) for i in np.nonzero(nodes))
+        target = condition_values(condition, own, nodes)
+        self.target = torch.as_tensor(target, dtype=dtype, device=device)
+        self.normals = None if normals is None else torch.as_tensor(normals, dtype=dtype, device=device)
+        if self.field == "u":
+            channels = problem.channels
+            if condition.channel is not None and not 0 <= condition.channel < channels:
+                raise ValueError(f"condition on 'u': `channel` {condition.channel} is not among the {channels} observed channel(s)")
+            self.scale = data_scale
+        else:
+            if condition.channel not in (None, 0):
+                raise ValueError(f"condition on field {self.field!r}: `channel` must be None or 0 (a field has one channel)")
+            mean_square = float(np.mean(target**2))
+            self.scale = mean_square if mean_square > 0 else 1.0
+
+    def _own(self, value: torch.Tensor) -> torch.Tensor:
+        return value.reshape(*value.shape[:2], *self.own_shape)
+
+    def loss(self, d: Fields, p: Fields) -> torch.Tensor:
+        """``weight * mean((field - value)^2) / scale`` at the nodes."""
+        if self.normals is None:
+            source = d["u"] if self.field == "u" else p[self.field]
+            values = self._own(source)
+        else:
+            parts = [self._own(d[neumann_name(self.field, i)]) for i in range(len(self.axes))]
+            values = None
+        channel = self.condition.channel
+        if values is not None:
+            picked = values[0][(slice(None), *self.index)]  # (C, N)
+        else:
+            picked = sum(self.normals[:, i] * part[0][(slice(None), *self.index)] for i, part in enumerate(parts))
+        if channel is not None:
+            picked = picked[channel : channel + 1]
+        return self.condition.weight * ((picked - self.target) ** 2).mean() / self.scale
 
 
 def make_objective(

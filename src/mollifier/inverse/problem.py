@@ -1,8 +1,12 @@
 """Declaring an inverse problem: grid, observations, unknowns, residual, direct recovery.
 
 A problem is data, not a training loop. The residual is written once in terms of
-named derivatives of the learned field (``d["u"]``, ``d["u_t"]``, ``d["lap"]``, ...), so
-it runs unchanged on every derivative engine.
+named derivatives of the learned field (``d["u"]``, ``d["u_t"]``, ``d["lap"]``, ...) and
+of the unknown and latent fields that ask for them, so it runs unchanged on every
+derivative engine. The pieces live in their own modules: :mod:`.observations` (grid or
+scattered data), :mod:`.fields` (unknown scalars, unknown and latent fields),
+:mod:`.conditions` (Dirichlet, Neumann, initial), :mod:`.residuals` (divergence-form
+building blocks).
 
 Example (a 1-D Poisson problem ``u'' = -s(x)`` with an unknown source field ``s``):
     >>> import numpy as np, torch, mollifier
@@ -31,13 +35,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.engines import ENGINE_BOUNDARIES
 from ..core.errors import check_choice
 from ..core.grid import Grid
 from ..core.operators import DerivativeSpec, normalize_requests
+from .conditions import Dirichlet
+from .fields import LatentField, UnknownField, UnknownScalar, field_axes, field_requests
+from .observations import Observations, ScatteredObservations, add_relative_noise, random_mask
 
 __all__ = [
     "InverseProblem",
+    "LatentField",
     "Observations",
+    "ScatteredObservations",
     "UnknownField",
     "UnknownScalar",
     "add_relative_noise",
@@ -49,172 +59,6 @@ Residual = Callable[[Tensors, Tensors, Tensors], torch.Tensor]
 DirectRecovery = Callable[[Tensors, Tensors], dict[str, torch.Tensor]]
 
 
-def add_relative_noise(field: np.ndarray, level: float, rng: np.random.Generator | int | None) -> np.ndarray:
-    """``field + level * std(field) * N(0, 1)``: Gaussian noise relative to the field's spread.
-
-    The noise scale is the standard deviation of the clean field (its variation, not its
-    mean offset), so ``level=0.05`` is "5 % noise" whatever the field's offset.
-    """
-    if not isinstance(level, (int, float)) or isinstance(level, bool) or not np.isfinite(level) or level < 0:
-        raise ValueError(f"`noise` must be a finite number >= 0 (0.05 for 5 %); got {level!r}")
-    field = np.asarray(field, dtype=np.float64)
-    if level == 0:
-        return field.copy()
-    rng = np.random.default_rng(rng)
-    scale = float(field.std())
-    return field + level * scale * rng.standard_normal(field.shape)
-
-
-def random_mask(shape: Sequence[int], density: float, rng: np.random.Generator | int | None) -> np.ndarray:
-    """Boolean mask observing a random fraction ``density`` of the grid points (at least one)."""
-    if not isinstance(density, (int, float)) or not 0 < density <= 1:
-        raise ValueError(f"`density` must be in (0, 1]; got {density!r}")
-    if density == 1:
-        return np.ones(shape, dtype=bool)
-    rng = np.random.default_rng(rng)
-    mask = rng.random(shape) < density
-    if not mask.any():
-        mask.flat[rng.integers(mask.size)] = True
-    return mask
-
-
-@dataclass
-class Observations:
-    """Measured values of the learned field on the grid.
-
-    Args:
-        values: ``(*grid.shape)`` for one field or ``(C, *grid.shape)`` for several.
-        mask: Boolean ``(*grid.shape)``, True where observed (default: everywhere).
-            Entries that are NaN in ``values`` are dropped from the mask; see
-            ``nan_policy``.
-        noise: Relative noise level the data carry (informational).
-        nan_policy: ``"mask"`` (default: NaN entries are treated as unobserved and
-            reported) or ``"raise"``.
-    """
-
-    values: Any
-    mask: Any = None
-    noise: float = 0.0
-    nan_policy: str = "mask"
-    notes: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        values = np.asarray(self.values, dtype=np.float64)
-        check_choice("nan_policy", self.nan_policy, ("mask", "raise"))
-        finite = np.isfinite(values)
-        if values.ndim == 0:
-            raise ValueError("`values` must be an array on the grid; got a scalar")
-        if not finite.all():
-            bad = np.argwhere(~finite)
-            where = ", ".join(str(tuple(int(i) for i in b)) for b in bad[:5])
-            message = f"{len(bad)} NaN/inf observation(s) at index {where}{' ...' if len(bad) > 5 else ''}"
-            if self.nan_policy == "raise":
-                raise ValueError(f"`values` holds {message}")
-            self.notes.append(f"masked {message}")
-        self.values = values
-
-    @classmethod
-    def from_points(
-        cls, grid: Grid, points: Any, values: Any, *, noise: float = 0.0, tolerance: float = 0.25
-    ) -> "Observations":
-        """Observations given as a point list, placed on the nearest grid nodes.
-
-        Args:
-            grid: The problem's grid.
-            points: ``(P, ndim)`` physical coordinates.
-            values: ``(P,)`` measured values.
-            noise: Relative noise level the data carry (informational).
-            tolerance: Largest allowed distance to the nearest node, in cells; points
-                farther away (off the grid) are an error naming how many.
-        """
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, grid.ndim)
-        vals = np.asarray(values, dtype=np.float64).reshape(-1)
-        if pts.shape[0] != vals.shape[0]:
-            raise ValueError(f"`points` ({pts.shape[0]}) and `values` ({vals.shape[0]}) must have the same length")
-        if pts.shape[0] == 0:
-            raise ValueError("the observation set is empty: `points` holds no point")
-        lower = np.asarray(grid.lower)
-        spacing = np.asarray(grid.spacing)
-        cells = (pts - lower) / spacing
-        index = np.rint(cells).astype(int)
-        off = (np.abs(cells - index) > tolerance).any(axis=1) | (index < 0).any(axis=1) | (index >= np.asarray(grid.shape)).any(axis=1)
-        if off.any():
-            raise ValueError(
-                f"{int(off.sum())} of {len(pts)} `points` are not within {tolerance} cells of a grid node "
-                f"(first: {tuple(pts[off][0])}); interpolate them onto the grid first"
-            )
-        grid_values = np.full(grid.shape, np.nan)
-        mask = np.zeros(grid.shape, dtype=bool)
-        grid_values[tuple(index.T)] = vals
-        mask[tuple(index.T)] = True
-        observations = cls(np.where(mask, grid_values, 0.0), mask=mask, noise=noise)
-        return observations
-
-    def validate(self, grid: Grid) -> None:
-        """Check shapes against ``grid``; finish the mask."""
-        values = self.values
-        if values.shape == grid.shape:
-            values = values[None]
-        finite = np.isfinite(values)  # recomputed, so validating again (a reused object) is harmless
-        if values.shape[1:] != grid.shape:
-            raise ValueError(
-                f"`values` shape {self.values.shape} does not match the grid {grid.shape} "
-                f"(expected {grid.shape} or (channels, *{grid.shape}))"
-            )
-        mask = np.ones(grid.shape, dtype=bool) if self.mask is None else np.asarray(self.mask)
-        if mask.shape != grid.shape:
-            raise ValueError(f"`mask` shape {mask.shape} does not match the grid {grid.shape}")
-        if mask.dtype != bool:
-            raise TypeError(f"`mask` must be boolean; got dtype {mask.dtype}")
-        mask = mask & finite.all(axis=0)
-        if not mask.any():
-            raise ValueError("the observation set is empty: no finite value is observed inside `mask`")
-        self.values = np.where(finite, values, 0.0)
-        self.mask = mask
-        self.noise = float(self.noise)
-        if self.noise < 0:
-            raise ValueError(f"`noise` must be >= 0; got {self.noise}")
-
-    @property
-    def channels(self) -> int:
-        """Number of observed fields (valid once the problem has checked the observations)."""
-        return int(self.values.shape[0])
-
-
-@dataclass(frozen=True)
-class UnknownScalar:
-    """An unknown constant, learned as a parameter.
-
-    Args:
-        name: Name used in the residual's ``p`` mapping and in the results.
-        init: Initial value.
-        positive: Keep it positive (learned through its logarithm).
-    """
-
-    name: str
-    init: float = 1.0
-    positive: bool = True
-
-
-@dataclass(frozen=True)
-class UnknownField:
-    """An unknown field on the grid, learned as the output of a small backbone.
-
-    Args:
-        name: Name used in the residual's ``p`` mapping and in the results.
-        init: Value the field starts near.
-        positive: Keep it positive (softplus output).
-        backbone: Backbone name.
-        options: Backbone keyword arguments (default: 3 x 64 tanh MLP).
-    """
-
-    name: str
-    init: float = 1.0
-    positive: bool = True
-    backbone: str = "mlp"
-    options: Mapping[str, Any] = field(default_factory=lambda: {"width": 64, "depth": 3})
-
-
 @dataclass
 class InverseProblem:
     """Everything that defines an inverse problem; the trainer does the rest.
@@ -224,14 +68,16 @@ class InverseProblem:
         grid: Grid of the observations and of the residual.
         observations: The data.
         derivatives: Named derivatives the residual and direct recovery need.
-        unknowns: Unknown scalars and fields.
+        unknowns: Unknown scalars, unknown fields and latent fields.
         residual: ``residual(d, p, k) -> Tensor`` on the grid, with ``d`` the engine's
-            derivatives (``d["u"]`` is the field, ``(1, C, *grid.shape)``), ``p`` the
-            unknowns (fields ``(1, 1, *grid.shape)``, scalars 0-dim) and ``k`` the known
-            fields.
+            derivatives (``d["u"]`` is the field, ``(1, C, *grid.shape)``; plus the value
+            and the derivatives of every unknown or latent field that declares
+            derivatives), ``p`` the unknowns (fields ``(1, 1, *grid.shape)``, size 1
+            along axes they do not depend on; scalars 0-dim) and ``k`` the known fields.
         direct: Optional ``direct(d, k) -> {name: field}`` reading an unknown off the
             derivatives where the residual is linear in it.
-        truth: Ground truth of unknowns (arrays on the grid or floats) for metrics.
+        truth: Ground truth of unknowns (arrays on the grid, or on a field's own axes, or
+            floats) for metrics.
         known: Known fields on the grid (e.g. a source term), as arrays.
         boundary: ``"valid"`` (the backbone is evaluated on a halo beyond the grid) or
             ``"periodic"`` (the field is periodic on the grid).
@@ -243,9 +89,15 @@ class InverseProblem:
         metric_mask: Optional boolean mask where metrics are computed (default: all).
         boundary_loss: Optional ``boundary_loss(d, p, k) -> Tensor`` of boundary
             conditions (e.g. ``d["u"][..., 0] - 1``), squared and averaged into the loss.
-        boundary_weight: Weight of the boundary loss.
+        boundary_weight: Weight of the boundary loss and of the ``conditions``.
         baselines: Estimates of the main unknown made without training (e.g. a
             derivative-free guess from the observations), scored beside the result.
+        domain: Where the residual counts: a boolean mask on the grid, or a function of
+            the coordinate arrays (``indexing="ij"``) returning one (default: the whole
+            box). The networks are still evaluated on the whole box (plus the halo).
+            Metrics use it where ``metric_mask`` is not given.
+        conditions: Boundary and initial conditions (:mod:`mollifier.inverse.conditions`)
+            for the observed field (``"u"``) and for unknown and latent fields.
     """
 
     name: str
@@ -268,26 +120,91 @@ class InverseProblem:
     boundary_loss: Callable[[Tensors, Tensors, Tensors], torch.Tensor] | None = None
     boundary_weight: float = 1.0
     description: str = ""
+    domain: Any = None
+    conditions: Sequence[Dirichlet] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.grid, Grid):
             raise TypeError(f"`grid` must be a mollifier.Grid; got {type(self.grid).__name__}")
-        check_choice("boundary", self.boundary, ("valid", "periodic"))
-        normalize_requests(self.derivatives, self.grid.ndim)
+        check_choice("boundary", self.boundary, ENGINE_BOUNDARIES)
+        if not isinstance(self.observations, (Observations, ScatteredObservations)):
+            raise TypeError(
+                f"`observations` must be Observations (grid nodes) or ScatteredObservations; got {type(self.observations).__name__}"
+            )
+        requests = normalize_requests(self.derivatives, self.grid.ndim)
         names = [u.name for u in self.unknowns]
         if len(set(names)) != len(names):
             raise ValueError(f"`unknowns` names must be unique; got {names}")
+        taken = {"u": "the observed field", **{n: "a derivative of the observed field" for n in requests}}
+        for spec in self.unknowns:
+            if not isinstance(spec, (UnknownField, UnknownScalar)):
+                raise TypeError(f"`unknowns` entries must be UnknownScalar, UnknownField or LatentField; got {spec!r}")
+            for name in (spec.name, *(field_requests(spec, self.grid.ndim) if isinstance(spec, UnknownField) else {})):
+                if name in taken:
+                    raise ValueError(f"name {name!r} of unknown {spec.name!r} is already {taken[name]}; names must be unique")
+                taken[name] = f"a name of unknown {spec.name!r}"
+            if isinstance(spec, UnknownField):
+                field_axes(spec, self.grid.ndim)
         self.observations.validate(self.grid)
         for name, value in self.known.items():
             if np.asarray(value).shape not in ((), self.grid.shape):
                 raise ValueError(f"known field {name!r} has shape {np.asarray(value).shape}; expected {self.grid.shape}")
+        self._check_truth()
+        self.domain = self._domain_mask(self.domain)
+        fields = {"u", *(s.name for s in self.unknowns if isinstance(s, UnknownField))}
+        for condition in self.conditions:
+            if not isinstance(condition, Dirichlet):
+                raise TypeError(f"`conditions` entries must be Dirichlet, Neumann or Initial(...); got {condition!r}")
+            if condition.field not in fields:
+                raise ValueError(f"a condition names field {condition.field!r}; the problem's fields are {sorted(fields)}")
+        if (self.domain is not None or self.conditions) and self.boundary == "periodic":
+            raise ValueError("`domain` and `conditions` need boundary='valid' (a periodic field has no boundary)")
+
+    def _check_truth(self) -> None:
+        specs = {s.name: s for s in self.unknowns}
+        for name, value in self.truth.items():
+            shape = np.shape(value)
+            spec = specs.get(name)
+            if isinstance(spec, UnknownScalar):
+                allowed = [()]
+            elif isinstance(spec, UnknownField):
+                axes = field_axes(spec, self.grid.ndim)
+                allowed = [self.grid.shape, tuple(self.grid.shape[a] for a in axes), ()]
+            else:  # the truth of something else (e.g. the observed field): kept for the arrays
+                continue
+            if shape not in allowed:
+                raise ValueError(f"`truth[{name!r}]` has shape {shape}; expected one of {sorted(set(allowed))}")
+
+    def _domain_mask(self, domain: Any) -> np.ndarray | None:
+        if domain is None:
+            return None
+        if callable(domain):
+            mesh = [m.numpy() for m in self.grid.mesh(dtype=torch.float64)]
+            domain = domain(*mesh)
+        mask = np.asarray(domain)
+        if mask.shape != self.grid.shape or mask.dtype != bool:
+            raise ValueError(f"`domain` must be a boolean mask of the grid's shape {self.grid.shape}; got {mask.dtype} {mask.shape}")
+        if not mask.any():
+            raise ValueError("`domain` holds no grid node")
+        return mask
 
     @property
     def parameter(self) -> str:
-        """Name of the main unknown (the first one)."""
-        if not self.unknowns:
-            raise ValueError("the problem declares no unknowns")
-        return self.unknowns[0].name
+        """Name of the main unknown (the first one that is not latent)."""
+        for spec in self.unknowns:
+            if not getattr(spec, "latent", False):
+                return spec.name
+        raise ValueError("the problem declares no unknowns (latent fields are not parameters)")
+
+    @property
+    def fields(self) -> list[UnknownField]:
+        """The unknown and latent fields (not the scalars)."""
+        return [s for s in self.unknowns if isinstance(s, UnknownField)]
+
+    @property
+    def scores_mask(self) -> np.ndarray | None:
+        """Where metrics are computed: ``metric_mask``, else the ``domain`` (None: everywhere)."""
+        return self.metric_mask if self.metric_mask is not None else self.domain
 
     @property
     def channels(self) -> int:

@@ -92,7 +92,9 @@ def score(problem: InverseProblem, recovered: Estimates) -> dict[str, dict[str, 
                 continue
             truth = np.asarray(problem.truth[name], dtype=np.float64)
             estimate = np.broadcast_to(estimate, truth.shape)
-            mask = problem.metric_mask
+            mask = problem.scores_mask
+            if mask is not None and mask.shape != truth.shape:  # a field on some axes only: all its nodes
+                mask = None
             entry = {"relative_l2": relative_l2(estimate, truth, mask)}
             if truth.ndim > 0 and truth.size > 1:
                 entry["pearson"] = pearson(estimate, truth, mask)
@@ -107,8 +109,8 @@ def score_baselines(problem: InverseProblem) -> dict[str, dict[str, float]]:
         return {}
     return {
         name: {
-            "pearson": pearson(estimate, truth, problem.metric_mask),
-            "relative_l2": relative_l2(estimate, truth, problem.metric_mask),
+            "pearson": pearson(estimate, truth, problem.scores_mask),
+            "relative_l2": relative_l2(estimate, truth, problem.scores_mask),
         }
         for name, estimate in problem.baselines.items()
     }
@@ -124,12 +126,16 @@ def headline(scores: Mapping[str, Any], mode: str, name: str) -> dict[str, float
 
 
 def arrays_of(problem: InverseProblem, fit: np.ndarray, recovered: Estimates) -> dict[str, np.ndarray]:
-    """The arrays of a result: data, mask, the fitted field ``(C, *grid)``, axes, estimates, truth."""
-    arrays: dict[str, np.ndarray] = {
-        "observed": problem.observations.values,
-        "mask": problem.observations.mask,
-        "fit": fit,
-    }
+    """The arrays of a result: data (``observed`` and ``mask`` on the grid, or ``points`` and
+    ``point_values`` when scattered), the fitted field ``(C, *grid)``, axes, estimates, truth
+    and the ``domain`` mask when the problem has one."""
+    obs = problem.observations
+    if obs.scattered:
+        arrays: dict[str, np.ndarray] = {"points": obs.points, "point_values": obs.values, "fit": fit}
+    else:
+        arrays = {"observed": obs.values, "mask": obs.mask, "fit": fit}
+    if problem.domain is not None:
+        arrays["domain"] = problem.domain
     for axis, coords in enumerate(problem.grid.axes(dtype=torch.float64)):
         arrays[f"axis{axis}"] = coords.numpy()
     for mode, values in recovered.items():
@@ -151,6 +157,7 @@ def recover(
     distributed: bool = False,
     callbacks: Sequence["Callback"] = (),
     figures: bool = False,
+    networks: Mapping[str, Any] | None = None,
 ) -> Result:
     """Recover the problem's unknowns by the method ``config.engine`` names.
 
@@ -159,9 +166,9 @@ def recover(
         config: Settings (:class:`~mollifier.inverse.TrainConfig`); ``engine="direct"``
             (with ``smoother`` and ``radius``) estimates without a network, any other
             engine trains one.
-        out_dir, resume, extra_config, log, distributed, callbacks, figures: As for
-            :func:`~mollifier.inverse.train` (a network-free estimate runs on rank 0
-            only, ignores ``resume`` and the callbacks' training hooks).
+        out_dir, resume, extra_config, log, distributed, callbacks, figures, networks: As
+            for :func:`~mollifier.inverse.train` (a network-free estimate runs on rank 0
+            only and uses none of ``resume``, ``callbacks``, ``networks``).
 
     Returns:
         The :class:`Result`.
@@ -174,5 +181,5 @@ def recover(
         return estimate_from_config(problem, config, out_dir, extra_config=extra_config, log=log, figures=figures)
     return train(
         problem, config, out_dir, resume=resume, extra_config=extra_config, log=log, distributed=distributed,
-        callbacks=callbacks, figures=figures,
+        callbacks=callbacks, figures=figures, networks=networks,
     )

@@ -22,7 +22,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,7 @@ def train(
     distributed: bool = False,
     callbacks: Sequence[Callback] = (),
     figures: bool = False,
+    networks: Mapping[str, torch.nn.Module] | None = None,
 ) -> Result:
     """Fit the field to the data under the PDE residual and recover the unknowns.
 
@@ -198,6 +199,10 @@ def train(
         callbacks: Your :class:`~mollifier.inverse.callbacks.Callback` objects, called
             after the built-in progress, time budget and early stopping.
         figures: Draw ``figures/*.png`` at the end (needs matplotlib and ``out_dir``).
+        networks: Your own ``torch.nn.Module`` per field instead of the named backbones:
+            ``"u"`` for the observed field, an unknown or latent field's name for that
+            one (see :class:`~mollifier.inverse.model.InverseModel`). They are trained in
+            place; ``seed`` initialises only the named backbones.
 
     Returns:
         A :class:`~mollifier.inverse.recovery.Result` with metrics
@@ -222,7 +227,7 @@ def train(
         raise ValueError("`resume` needs the results folder (`out_dir`, --out) that holds the checkpoint")
     lock = folder_lock(out) if (out is not None and ctx.is_main) else contextlib.nullcontext()
     with guard(ctx), lock:  # a failing rank tells the others why before they give up waiting
-        run = _Run(problem, config, out, ctx, log if ctx.is_main else None, extra_config)
+        run = _Run(problem, config, out, ctx, log if ctx.is_main else None, extra_config, networks)
         hooks = default_callbacks(config, out, figures=figures and ctx.is_main, extra=callbacks)
         return run.execute(resume, hooks)
 
@@ -238,8 +243,10 @@ class _Run:
         ctx: DistributedContext,
         log: Callable[[str], None] | None,
         extra_config: dict[str, Any] | None,
+        networks: Mapping[str, torch.nn.Module] | None = None,
     ) -> None:
         self.problem, self.config, self.out, self.ctx = problem, config, out, ctx
+        self.networks = networks
         self.device = ctx.device_for(resolve_device(config.device))
         self.dtype = getattr(torch, config.dtype)
         self.checkpoint_path = out / CHECKPOINT_NAME if out is not None else None
@@ -263,6 +270,7 @@ class _Run:
                 backbone_options=config.backbone_options,
                 radius=config.radius,
                 engine_options=config.engine_options,
+                networks=self.networks,
             ).to(device=self.device, dtype=self.dtype)
         weights = LossWeights.resolve(self.problem, config.data_weight, config.residual_weight, config.residual_warmup)
         self.objective: Objective = make_objective(self.problem, self.model, weights, self.device, self.dtype, self.ctx)

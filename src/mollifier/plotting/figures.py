@@ -46,8 +46,20 @@ def save_run_figures(run_dir: str | Path, title: str = "") -> list[Path]:
     mode = metrics.get("recovery", "direct")
     truth = arrays.get(f"true_{name}")
     estimate = arrays.get(f"{mode}_{name}")
-    observed = arrays["observed"][0]
     fit = arrays["fit"][0]
+    observed = arrays["observed"][0] if "observed" in arrays else np.full(fit.shape, np.nan)  # scattered data: no image
+    if "domain" in arrays:  # show the fields where the problem lives
+        outside = ~arrays["domain"].astype(bool)
+        fit = np.where(outside, np.nan, fit)
+        observed = np.where(outside, np.nan, observed)
+        if truth is not None and truth.shape == outside.shape:
+            truth = np.where(outside, np.nan, truth)
+        if estimate is not None and estimate.shape == outside.shape:
+            estimate = np.where(outside, np.nan, estimate)
+    # a 3-D problem is shown on the middle plane of its last axis (e.g. the middle time)
+    fit, observed = _plane(fit), _plane(observed)
+    truth = _plane(truth) if truth is not None else None
+    estimate = _plane(estimate) if estimate is not None else None
     paths = []
     ndim = observed.ndim
     fig, axes = plt.subplots(1, 5 if ndim > 1 else 4, figsize=(21 if ndim > 1 else 17, 3.8))
@@ -111,6 +123,11 @@ def save_run_figures(run_dir: str | Path, title: str = "") -> list[Path]:
         paths.append(_save(fig, out / "loss.png"))
         plt.close(fig)
     return paths
+
+
+def _plane(array: np.ndarray) -> np.ndarray:
+    """The middle plane of the last axis of a 3-D array; 1-D and 2-D arrays unchanged."""
+    return array[..., array.shape[-1] // 2] if array.ndim == 3 else array
 
 
 def _fmt(value: Any) -> str:

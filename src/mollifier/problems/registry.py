@@ -29,18 +29,21 @@ class ProblemSpec:
 
     Attributes:
         name: Its name on the command line.
-        order: Highest derivative order in its residual.
+        order: Highest derivative order in its residual (None: not stated).
         summary: The PDE and its unknown, in one line.
         build: ``build(grid=..., noise=..., density=..., seed=..., **options)`` makes the
-            problem with synthetic data from an independent solver.
+            problem (a user's file may accept fewer of these).
         training: Training settings it runs with unless the user overrides them.
+        networks: Optional ``networks(problem) -> {field: torch.nn.Module}`` (a user's
+            file may provide its own networks).
     """
 
     name: str
-    order: int
+    order: int | None
     summary: str
     build: Callable[..., InverseProblem]
     training: Mapping[str, Any]
+    networks: Callable[[InverseProblem], Mapping[str, Any]] | None = None
 
     def training_defaults(self) -> dict[str, Any]:
         """A mutable copy of :attr:`training`."""
