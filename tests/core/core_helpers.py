@@ -16,8 +16,9 @@ For the moment-corrected stencils the terms ``q <= k + 1`` vanish up to roundoff
 
     |D u - prod_i f_i^(k_i)| <= prod_i (A_i + T_i) - prod_i A_i,   A_i = w_i^{k_i}.
 
-Floating-point roundoff of a correlation of ``n`` taps is at most
-``n * eps * ||c||_1 * ||u||_inf`` per pass (first order), which :func:`roundoff` adds.
+Floating-point rounding of a correlation of ``n`` taps is at most
+``(n + 1) * eps * ||c||_1 * ||u||_inf`` per pass (first order): see
+``tests/tolerances.py`` (:func:`tolerances.stencil_rounding_bound`), which the tests add.
 """
 
 from __future__ import annotations
@@ -35,9 +36,6 @@ from mollifier.core.stencils import finite_difference_stencil, halfwidth_for, mo
 # Gauss-Legendre rule, an eigenvalue problem that is slow under a loaded BLAS).
 BUMP = get_mollifier("bump")
 POLY8 = get_mollifier("polynomial")
-
-EPS64 = torch.finfo(torch.float64).eps
-EPS32 = torch.finfo(torch.float32).eps
 
 # Taylor terms kept in the tail bound: (M h w)^q / q! with M h w <= 4 is < 1e-40 at q = 80.
 _TAIL_DEGREE = 80
@@ -68,22 +66,6 @@ def tail_bound(stencil: torch.Tensor, spacing: float, order: int, omega: float) 
 def product_bound(amplitudes: Sequence[float], tails: Sequence[float]) -> float:
     """``prod (A_i + T_i) - prod A_i`` (error of a separable filter on a product function)."""
     return float(np.prod([a + t for a, t in zip(amplitudes, tails)]) - np.prod(amplitudes))
-
-
-def l1(stencil: torch.Tensor) -> float:
-    return float(stencil.detach().double().abs().sum())
-
-
-def roundoff(stencils: Sequence[torch.Tensor], u_max: float, eps: float) -> float:
-    """First-order bound on rounding error of successive separable passes.
-
-    Pass ``a`` sees data bounded by ``prod_{b<a} ||c_b||_1 * ||u||`` and adds at most
-    ``(n_a + 1) eps`` times its output bound (``n_a`` taps accumulated, plus rounding of
-    the taps themselves); summed over passes this is
-    ``sum_a (n_a + 1) * eps * prod_b ||c_b||_1 * ||u||``.
-    """
-    n = sum(s.numel() + 1 for s in stencils)
-    return n * eps * float(np.prod([l1(s) for s in stencils])) * u_max
 
 
 def bump_stencil(order: int, spacing: float, radius: float, kernel: str = "bump") -> torch.Tensor:

@@ -16,7 +16,8 @@ import torch
 import mollifier
 from mollifier import Grid, make_engine
 
-from core_helpers import EPS64, bump_stencil, fd_stencil, product_bound, roundoff, tail_bound
+from core_helpers import bump_stencil, fd_stencil, product_bound, tail_bound
+from tolerances import EPS64, stencil_rounding_bound
 
 A, B = 2.0, 1.5
 GRID = Grid.from_bounds([(0.0, 1.0), (-0.5, 1.0)], (17, 21))  # h = (1/16, 0.075)
@@ -50,7 +51,7 @@ def _tail_tolerance(name: str, stencil_for) -> float:
     for idx, c in spec.items():
         stencils = [stencil_for(axis, k) for axis, k in enumerate(idx)]
         tails = [tail_bound(s, h, k, w) for s, h, k, w in zip(stencils, GRID.spacing, idx, (A, B))]
-        total += abs(c) * (product_bound([A ** idx[0], B ** idx[1]], tails) + roundoff(stencils, 1.0, EPS64))
+        total += abs(c) * (product_bound([A ** idx[0], B ** idx[1]], tails) + stencil_rounding_bound(stencils, 1.0, EPS64))
     return total
 
 

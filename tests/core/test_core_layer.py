@@ -11,7 +11,8 @@ from torch.autograd import gradcheck
 import mollifier
 from mollifier import MollifierLayer, ProfileMollifier, mollifier_stencil
 
-from core_helpers import BUMP, EPS64, POLY8, roundoff
+from core_helpers import BUMP, POLY8
+from tolerances import EPS64, stencil_rounding_bound
 
 BUMP_AS_PROFILE = ProfileMollifier(lambda r: torch.exp(-1 / (1 - r * r)), label="bump-autograd")
 
@@ -67,11 +68,11 @@ def test_learnable_layer_is_exact_on_polynomials() -> None:
     xi = x[m:-m]
     s2 = mollifier_stencil(BUMP, 2, h, 0.32, halfwidth=m)
     exact2 = 1.0 - 6 * xi
-    assert float((out["d2"].flatten() - exact2).abs().max()) <= roundoff([s2], float(g.abs().max()), EPS64)
+    assert float((out["d2"].flatten() - exact2).abs().max()) <= stencil_rounding_bound([s2], float(g.abs().max()), EPS64)
     # d1 is exact only up to degree 2: on the cubic it carries the bias mu_3 * (-6)
     s1 = mollifier_stencil(BUMP, 1, h, 0.32, halfwidth=m)
     exact1 = -2 + xi - 3 * xi**2
-    assert float((out["d1"].flatten() - exact1).abs().max()) > 1e3 * roundoff([s1], float(g.abs().max()), EPS64)
+    assert float((out["d1"].flatten() - exact1).abs().max()) > 1e3 * stencil_rounding_bound([s1], float(g.abs().max()), EPS64)
 
 
 # --- gradcheck ------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import mollifier
 from mollifier import PolynomialMollifier, ProfileMollifier, get_mollifier
 from mollifier.core.stencils import mollifier_stencil
 
-from core_helpers import EPS64, sin_derivative, tail_bound
+from core_helpers import sin_derivative, tail_bound
+from tolerances import EPS64
 
 BUMP = get_mollifier("bump")  # the shared instance (normalisation computed once)
 BUMP_AS_PROFILE = ProfileMollifier(lambda r: torch.exp(-1 / (1 - r * r)), label="bump-by-autograd")

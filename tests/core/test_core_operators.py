@@ -15,7 +15,8 @@ import torch
 import mollifier
 from mollifier.core import convolution
 
-from core_helpers import EPS32, EPS64, bump_stencil, halo, product_bound, roundoff, sin_derivative, tail_bound
+from core_helpers import bump_stencil, halo, product_bound, sin_derivative, tail_bound
+from tolerances import EPS32, EPS64, stencil_rounding_bound
 
 OMEGAS = (1.3, 2.1, 0.8)
 PHASES = (0.3, -0.7, 1.1)
@@ -42,7 +43,7 @@ def _bound(index, spacing, radius, u_max=1.0, eps=EPS64):
     stencils = [bump_stencil(k, h, r) for k, h, r in zip(index, spacing, radius)]
     tails = [tail_bound(s, h, k, w) for s, h, k, w in zip(stencils, spacing, index, OMEGAS)]
     amplitudes = [w**k for w, k in zip(OMEGAS, index)]
-    return product_bound(amplitudes, tails) + roundoff(stencils, u_max, eps)
+    return product_bound(amplitudes, tails) + stencil_rounding_bound(stencils, u_max, eps)
 
 
 ANALYTIC_CASES = [
@@ -134,7 +135,7 @@ def test_smoothed_field_of_a_linear_function_is_exact() -> None:
     u = (2 + 3 * X - Y).reshape(1, 1, 31, 31)
     out = mollifier.derivative(u, (0, 0), 1 / 30, 4 / 30)
     s = bump_stencil(0, 1 / 30, 4 / 30)
-    assert torch.allclose(out, u[..., 4:-4, 4:-4], rtol=0, atol=roundoff([s, s], 5.0, EPS64))
+    assert torch.allclose(out, u[..., 4:-4, 4:-4], rtol=0, atol=stencil_rounding_bound([s, s], 5.0, EPS64))
 
 
 @pytest.mark.parametrize(("index", "spacing", "radius"), ANALYTIC_CASES)
@@ -152,7 +153,7 @@ def test_float32_matches_float64_within_rounding(index, spacing, radius) -> None
     out64 = mollifier.derivative(u64, index, spacing, radius, method="direct")
     assert out32.dtype == torch.float32
     stencils = [bump_stencil(k, h, r) for k, h, r in zip(index, spacing, radius)]
-    tol = roundoff(stencils, float(u64.abs().max()), EPS32)
+    tol = stencil_rounding_bound(stencils, float(u64.abs().max()), EPS32)
     err = float((out32.double() - out64).abs().max())
     assert err <= tol, (err, tol)
     # the bound is not vacuous: it is below the size of the result
@@ -171,7 +172,7 @@ def test_laplacian_of_sin_sin_periodic() -> None:
     for idx in ((2, 0), (0, 2)):
         stencils = [bump_stencil(k, h, r) for k, h, r in zip(idx, (hx, hy), radius)]
         tails = [tail_bound(s, h, k, 1.0) for s, h, k in zip(stencils, (hx, hy), idx)]
-        bound += product_bound([1.0, 1.0], tails) + roundoff(stencils, 1.0, EPS64)
+        bound += product_bound([1.0, 1.0], tails) + stencil_rounding_bound(stencils, 1.0, EPS64)
     assert float((lap - expected).abs().max()) <= bound
 
 
@@ -189,7 +190,7 @@ def test_biharmonic_of_sin_sin_periodic() -> None:
     for idx, coeff in spec.items():
         stencils = [bump_stencil(k, h, radius) for k in idx]
         tails = [tail_bound(s, h, k, w) for s, k, w in zip(stencils, idx, (1.0, 2.0))]
-        bound += abs(coeff) * (product_bound([1.0**idx[0], 2.0 ** idx[1]], tails) + roundoff(stencils, 1.0, EPS64))
+        bound += abs(coeff) * (product_bound([1.0**idx[0], 2.0 ** idx[1]], tails) + stencil_rounding_bound(stencils, 1.0, EPS64))
     err = float((out - expected).abs().max())
     assert err <= bound
     assert err > 0.1 * bound  # the bound is the (tight) smoothing bias, not a loose cap
@@ -229,7 +230,7 @@ def test_many_at_once_equal_one_by_one(ndim: int, boundary: str) -> None:
         # difference is within twice the rounding bound of the combination.
         specs = spec if isinstance(spec, dict) else {spec: 1.0}
         tol = 2 * sum(
-            abs(c) * roundoff([bump_stencil(k, h, r) for k, h, r in zip(idx, spacing, radius)], float(u.abs().max()), EPS64)
+            abs(c) * stencil_rounding_bound([bump_stencil(k, h, r) for k, h, r in zip(idx, spacing, radius)], float(u.abs().max()), EPS64)
             for idx, c in specs.items()
         )
         assert float((together[name] - alone).abs().max()) <= tol

@@ -18,7 +18,8 @@ from numpy.polynomial import polynomial as P
 import mollifier
 from mollifier import finite_difference_stencil, get_mollifier, mollifier_stencil, stencil_moments
 
-from core_helpers import EPS64, moments, roundoff
+from core_helpers import moments
+from tolerances import EPS64, stencil_rounding_bound
 
 BUMP = get_mollifier("bump")
 
@@ -147,11 +148,11 @@ def _exactness_setup(orders, spacing, cells, extra_degree: int = 0, axis_extra: 
     expected = _poly_field(_poly_derivative(coeffs, orders), interior)
     stencils = [mollifier_stencil(BUMP, k, h, r) for k, h, r in zip(orders, spacing, radius)]
     # On a polynomial of degree <= k + 1 per axis the only error left is rounding:
-    # (n + 1) eps * prod ||c||_1 * max|u| per pass (core_helpers.roundoff), plus the
+    # (n + 1) eps * prod ||c||_1 * max|u| per pass (tolerances.stencil_rounding_bound), plus the
     # moment residuals mu_q - [q == k], which are themselves sums of the taps rounded to
     # float64 and so of the same order. A violated moment instead gives an error of
     # size mu_{k+2} p^(k+2) (the next test), 1e8 or more times larger.
-    tol = roundoff(stencils, float(u.abs().max()), EPS64)
+    tol = stencil_rounding_bound(stencils, float(u.abs().max()), EPS64)
     return out, expected, tol
 
 
@@ -223,6 +224,6 @@ def test_finite_differences_exact_on_polynomials() -> None:
     expected = {"d1": 12 * xi**3 - 3 * xi**2 + 2, "d2": 36 * xi**2 - 6 * xi, "d4": torch.full_like(xi, 72.0)}
     for name, value in expected.items():
         s = finite_difference_stencil(int(name[1]), h, 4, 3)
-        tol = roundoff([s], float(u.abs().max()), EPS64)
+        tol = stencil_rounding_bound([s], float(u.abs().max()), EPS64)
         assert out[name].shape == (1, 1, 15)
         assert float((out[name].flatten() - value).abs().max()) <= tol
