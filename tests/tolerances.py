@@ -258,34 +258,201 @@ def engine_terms(engine, name: str, dtype: torch.dtype = torch.float64) -> list[
     return [(c, [source(axis, k).detach() for axis, k in enumerate(idx)]) for idx, c in requests[name].items()]
 
 
+def engine_reordering_bound(
+    engine, name: str, u_max: float, dtype: torch.dtype = torch.float64, input_difference: float = 0.0
+) -> float:
+    """:func:`reordering_bound` for output ``name`` of a ``mollifier`` or ``fd`` engine.
+
+    Adds the FFT bound (twice: both evaluations) where a pass may take the FFT path
+    (``method="fft"``, or ``"auto"`` with at least ``FFT_MIN_TAPS`` taps); the lengths are
+    the grid's plus the halo on both sides (the longest line either evaluation sees).
+    """
+    from mollifier.core.convolution import FFT_MIN_TAPS
+
+    terms = engine_terms(engine, name, dtype)
+    tol = reordering_bound(terms, u_max, dtype, input_difference)
+    layer = getattr(engine, "layer", None)
+    method = getattr(layer, "method", "direct")
+    if layer is not None and (method == "fft" or (method == "auto" and any(
+            s.numel() >= FFT_MIN_TAPS for _, passes in terms for s in passes))):
+        lengths = [n + 2 * m for n, m in zip(engine.grid.shape, layer.halo)]
+        tol += 2 * sum(abs(c) * fft_rounding_bound(passes, lengths, u_max, dtype) for c, passes in terms)
+    return tol
+
+
+def engine_abs_adjoint(engine, name: str, v: torch.Tensor, field_shape: Sequence[int]) -> torch.Tensor:
+    """``sum_t |coeff_t| |C_t|^T v`` for ``v >= 0``: the transposed stencils of output ``name``
+    with every tap in absolute value, on the engine's input field (shape ``field_shape``,
+    ``(1, C, *spatial)``). Bounds ``|C^T w|`` for ``|w| <= v``, and the size of the terms a
+    backward pass through the stencils sums.
+    """
+    from mollifier.core.operators import evaluate_requests
+
+    if hasattr(engine, "layer"):
+        requests, source = engine.layer.requests, engine.layer.stencil_source(v.dtype, v.device)
+    else:
+        requests, source = engine.requests, engine.stencils.bind(v.dtype, v.device)
+    spec = {idx: abs(coeff) for idx, coeff in requests[name].items()}
+
+    def abs_source(axis: int, order: int) -> torch.Tensor:
+        return source(axis, order).detach().abs()
+
+    u = torch.zeros(tuple(field_shape), dtype=v.dtype, device=v.device, requires_grad=True)
+    with torch.enable_grad():
+        out = evaluate_requests(u, {"_": spec}, abs_source, engine.boundary, "direct")["_"]
+        (g,) = torch.autograd.grad(out, u, grad_outputs=v.detach().expand_as(out))
+    return g
+
+
 # --- networks --------------------------------------------------------------------------------------
+#
+# Supported networks: a Sequential of Linear and Tanh; mollifier's MLP backbone (tanh or sin
+# activations, with its affine input normalisation); the inverse model's wrappers
+# _Standardized (``mean + std * net``) and _FieldUnknown (``softplus(net + offset)``),
+# recognised by their attributes. Every activation used is 1-Lipschitz.
+
+_ACTIVATIONS = {
+    "tanh": (torch.tanh, lambda z: 1 - torch.tanh(z) ** 2),
+    "sin": (torch.sin, torch.cos),
+}
 
 
-def mlp_rounding_bound(net: torch.nn.Sequential, x: torch.Tensor) -> float:
-    """Largest forward rounding error of ``net(x)`` over the rows of ``x`` (any batching).
+def _steps(module) -> list[tuple]:
+    """The network as a list of elementary steps (see the module comment above)."""
+    from mollifier.backbones import MLP
 
-    ``net`` is a ``Sequential`` of ``Linear`` layers and 1-Lipschitz elementwise
-    activations (``Tanh``). A ``Linear`` layer with fan-in ``n`` computes each output as a
-    dot product, in an order that depends on the BLAS kernel (hence on the batch size and
-    the CPU): its error is at most ``gamma_{n+1} (|W| |a| + |b|)`` plus ``|W|`` times the
-    error of its input ``a``; the activation adds ``_FUNCTION_ULPS * eps * |a|`` and does
-    not amplify (``|tanh'| <= 1``). This propagates the bound layer by layer with
-    ``|W|`` and returns its maximum (the inputs ``x`` are taken as exact).
+    if isinstance(module, torch.nn.Sequential):
+        out = []
+        for layer in module:
+            if isinstance(layer, torch.nn.Linear):
+                out.append(("linear", layer))
+            elif isinstance(layer, torch.nn.Tanh):
+                out.append(("act", *_ACTIVATIONS["tanh"]))
+            else:
+                raise TypeError(f"unsupported layer {layer!r}")
+        return out
+    if isinstance(module, MLP):
+        if module.activation not in _ACTIVATIONS:
+            raise TypeError(f"unsupported activation {module.activation!r}")
+        out = [("normalize", module.normalize)]
+        for layer in module.hidden:
+            out += [("linear", layer), ("act", *_ACTIVATIONS[module.activation])]
+        return out + [("linear", module.output)]
+    if hasattr(module, "net") and hasattr(module, "std") and hasattr(module, "mean"):  # _Standardized
+        return _steps(module.net) + [("affine", module.std.detach(), module.mean.detach())]
+    if hasattr(module, "net") and hasattr(module, "offset") and hasattr(module, "spec"):  # _FieldUnknown
+        return _steps(module.net) + [("shift", float(module.offset))] + ([("softplus",)] if module.spec.positive else [])
+    raise TypeError(f"no rounding model for {type(module).__name__}")
+
+
+def network_forward_bound(net, x: torch.Tensor) -> torch.Tensor:
+    """Per point and output, a bound on the forward rounding error of ``net(x)`` (``x`` exact).
+
+    A ``Linear`` layer with fan-in ``n`` computes each output as a dot product, in an order
+    that depends on the BLAS kernel (hence on the batch size and the CPU): its error is at
+    most ``gamma_{n+1} (|W| |a| + |b|)`` plus ``|W|`` times the error of its input ``a``.
+    An activation is 1-Lipschitz (does not amplify) and adds ``_FUNCTION_ULPS * eps`` of its
+    value; elementwise affine steps add one or two roundings of their terms. The result is
+    ``(N, out)``; two evaluations of ``net`` on the same points (in batches of any size)
+    differ by at most twice it.
     """
     e = eps(x.dtype)
     a = x.detach()
     err = torch.zeros_like(a)
     with torch.no_grad():
-        for layer in net:
-            if isinstance(layer, torch.nn.Linear):
-                w = layer.weight.detach()
-                b = layer.bias.detach() if layer.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype)
+        for step in _steps(net):
+            kind = step[0]
+            if kind == "normalize":
+                a = step[1](a)
+                err = 2 * e * a.abs()
+            elif kind == "linear":
+                w = step[1].weight.detach()
+                b = step[1].bias.detach() if step[1].bias is not None else torch.zeros(w.shape[0], dtype=w.dtype)
                 size = a.abs() @ w.abs().T + b.abs()
                 err = err @ w.abs().T + (w.shape[1] + 1) * e * size
-                a = layer(a)
-            elif isinstance(layer, torch.nn.Tanh):
-                a = layer(a)
+                a = a @ w.T + b
+            elif kind == "act":
+                a = step[1](a)
                 err = err + _FUNCTION_ULPS * e * a.abs()
-            else:
-                raise TypeError(f"mlp_rounding_bound: unsupported layer {layer!r}")
-    return float(err.max())
+            elif kind == "affine":
+                scale, offset = step[1].to(a), step[2].to(a)
+                err = scale.abs() * err + 2 * e * (offset.abs() + (scale * a).abs())
+                a = offset + scale * a
+            elif kind == "shift":
+                a = a + step[1]
+                err = err + e * a.abs()
+            elif kind == "softplus":
+                a = torch.nn.functional.softplus(a)
+                err = err + _FUNCTION_ULPS * e * a.abs()
+    return err
+
+
+def mlp_rounding_bound(net, x: torch.Tensor) -> float:
+    """Largest forward rounding error of ``net(x)`` over its rows (see :func:`network_forward_bound`)."""
+    return float(network_forward_bound(net, x).max())
+
+
+def network_abs_vjp(net, x: torch.Tensor, v: torch.Tensor) -> dict[int, torch.Tensor]:
+    """``sum_x v(x)^T |d net(x) / d theta|`` per parameter (keyed by ``id``), for ``v >= 0``.
+
+    Backpropagation with ``|W|``, ``|act'(z)|`` and ``|a|`` in place of ``W``, ``act'(z)``,
+    ``a``: every term of the chain rule in absolute value, so that ``|J^T u| <= result`` for
+    any ``|u| <= v``, and ``K eps * result`` bounds the rounding of a backward pass that
+    rounds each term ``K`` times (running error analysis).
+    """
+    steps = _steps(net)
+    tape = []
+    with torch.no_grad():
+        a = x.detach()
+        for step in steps:
+            kind = step[0]
+            tape.append(a)
+            if kind == "normalize":
+                a = step[1](a)
+            elif kind == "linear":
+                a = step[1](a)
+            elif kind == "act":
+                a = step[1](a)
+            elif kind == "affine":
+                a = step[2].to(a) + step[1].to(a) * a
+            elif kind == "shift":
+                a = a + step[1]
+            elif kind == "softplus":
+                a = torch.nn.functional.softplus(a)
+        out: dict[int, torch.Tensor] = {}
+        g = v.detach().to(a).expand_as(a).clone()
+        for step, inp in zip(reversed(steps), reversed(tape)):
+            kind = step[0]
+            if kind == "normalize":
+                break
+            if kind == "linear":
+                layer = step[1]
+                out[id(layer.weight)] = g.T @ inp.abs()
+                if layer.bias is not None:
+                    out[id(layer.bias)] = g.sum(dim=0)
+                g = g @ layer.weight.detach().abs()
+            elif kind == "act":
+                g = g * step[2](inp).abs()
+            elif kind == "affine":
+                g = g * step[1].to(g).abs()
+            elif kind == "softplus":
+                g = g * torch.sigmoid(inp)
+    return out
+
+
+def network_backward_roundings(net) -> int:
+    """Roundings along one chain of a backward pass through ``net`` (for :func:`network_abs_vjp`).
+
+    Per ``Linear`` layer the input gradient sums ``fan_out`` terms and the weight gradient
+    one product per point (the sum over points is counted by the caller); per activation
+    its derivative (a few ulp) and one product; per elementwise affine step one product.
+    """
+    total = 0
+    for step in _steps(net):
+        if step[0] == "linear":
+            total += step[1].weight.shape[0] + 2
+        elif step[0] in ("act", "softplus"):
+            total += _FUNCTION_ULPS + 2
+        elif step[0] in ("affine", "shift"):
+            total += 2
+    return total

@@ -6,14 +6,13 @@ import pytest
 import torch
 
 import mollifier
-from mollifier.core.convolution import FFT_MIN_TAPS
 from mollifier.distributed import DistributedContext, Slab, TiledDerivatives, make_slabs, split_rows
 from mollifier.distributed.objective import TiledObjective
 from mollifier.inverse import TrainConfig, train
 from mollifier.inverse.model import InverseModel
 from mollifier.problems import make_problem
 
-from tolerances import engine_terms, fft_rounding_bound, mlp_rounding_bound, reordering_bound
+from tolerances import engine_reordering_bound, mlp_rounding_bound
 
 
 def test_split_rows_is_contiguous_balanced_and_covers_every_row():
@@ -54,14 +53,10 @@ def _tiles_equal_whole(engine, ndim, world):
     coords = engine.coords(torch.float64)  # every point a tile evaluates (same coordinates, bit for bit)
     u_max = float(net(coords).detach().abs().max())
     backbone = mlp_rounding_bound(net, coords)
-    lengths = [n + 2 * m for n, m in zip(engine.grid.shape, TiledDerivatives.stencil_halo(engine))]
     for name, value in whole.items():
         joined = torch.cat([p[name] for p in parts], dim=2)
         assert joined.shape == value.shape
-        terms = engine_terms(engine, name)
-        tol = reordering_bound(terms, u_max, torch.float64, input_difference=2 * backbone)
-        if any(s.numel() >= FFT_MIN_TAPS for _, passes in terms for s in passes):  # method="auto": the FFT path
-            tol += 2 * sum(abs(c) * fft_rounding_bound(passes, lengths, u_max, torch.float64) for c, passes in terms)
+        tol = engine_reordering_bound(engine, name, u_max, torch.float64, input_difference=2 * backbone)
         torch.testing.assert_close(joined, value, rtol=0, atol=tol, msg=name)
 
 
