@@ -31,6 +31,8 @@ Functions:
 - :func:`mlp_rounding_bound`: forward error of a ``Linear``/``Tanh`` network (inputs
   evaluated in batches of another size may round differently);
 - :func:`sum_rounding_bound`: a sum or mean of ``n`` terms;
+- :func:`spectral_rounding_bound` and :func:`trig_sum_rounding_bound`: spectral
+  derivatives and Fourier series evaluated pointwise;
 - :func:`residual_bound` and :func:`conditioned_bound`: linear solves (residual of a
   backward-stable solve, and forward error through a condition number).
 """
@@ -45,9 +47,11 @@ import torch
 __all__ = [
     "EPS32",
     "EPS64",
-    "combination_rounding_bound",
     "combination_gain",
+    "combination_rounding_bound",
     "conditioned_bound",
+    "engine_abs_adjoint",
+    "engine_reordering_bound",
     "engine_terms",
     "eps",
     "fft_rounding_bound",
@@ -55,10 +59,15 @@ __all__ = [
     "l1",
     "mlp_rounding_bound",
     "mollifier_terms",
+    "network_abs_vjp",
+    "network_backward_roundings",
+    "network_forward_bound",
     "reordering_bound",
     "residual_bound",
+    "spectral_rounding_bound",
     "stencil_rounding_bound",
     "sum_rounding_bound",
+    "trig_sum_rounding_bound",
 ]
 
 EPS64 = torch.finfo(torch.float64).eps
@@ -185,6 +194,31 @@ def fft_rounding_bound(
     ns = [lengths] * len(passes) if isinstance(lengths, int) else list(lengths)
     gain = math.prod(l1(s) for s in passes) * float(max_abs_input)
     return sum(k * eps(dtype) * max(math.log2(n), 1.0) * math.sqrt(n) for n in ns) * gain
+
+
+def spectral_rounding_bound(
+    multiplier_max: float, n_total: int, l2_norm: float, dtype: torch.dtype | float, k: float = 32.0
+) -> float:
+    """Rounding of a spectral operator ``ifft(K * fft(x))`` on ``n_total`` points, in max-norm.
+
+    As in :func:`fft_rounding_bound`: the 2-norm error is at most ``k * eps * log2(n) *
+    max|K| * ||x||_2`` (two transforms and a product; ``k = 32`` as there, ``K`` computed
+    to a few ulp), and the max-norm error is at most the 2-norm error. ``l2_norm`` is
+    ``||x||_2`` over the whole (multi-dimensional) array, ``n_total`` its number of points.
+    """
+    return k * eps(dtype) * max(math.log2(n_total), 1.0) * float(multiplier_max) * float(l2_norm)
+
+
+def trig_sum_rounding_bound(abs_coefficient_sum: float, n_terms: int, max_phase: float, dtype: torch.dtype | float) -> float:
+    """Rounding of ``Re sum_k c_k exp(i phi_k)`` (a Fourier series evaluated at a point).
+
+    Each phase ``phi_k = k . x`` is computed with an absolute error <= ``2 eps |phi_k|``
+    (a product and, per axis, a sum), which moves its term by as much relative to
+    ``|c_k|``; ``exp(i phi)`` adds ``_FUNCTION_ULPS`` eps, the complex product and the sum
+    of ``n_terms`` terms (any order) ``n_terms + 4`` more: in all
+    ``eps * sum|c_k| * (n_terms + 4 + _FUNCTION_ULPS + 2 max|phi|)``.
+    """
+    return eps(dtype) * float(abs_coefficient_sum) * (n_terms + 4 + _FUNCTION_ULPS + 2 * float(max_phase))
 
 
 def sum_rounding_bound(n: int, abs_sum: float, dtype: torch.dtype | float) -> float:
