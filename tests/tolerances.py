@@ -17,6 +17,16 @@ The bounds are first order in ``eps`` (``gamma_n = n eps / (1 - n eps) ~ n eps``
 they hold whichever kernel a BLAS or convolution library picks on a given CPU or thread
 count.
 
+How the suite uses it (every ``atol``/``rtol``/``approx``/``< 1e-..`` in ``tests/`` is one of):
+
+(a) an identity or an exactly known result: the tolerance is a bound from this module (or,
+    where the result is exact in floating point, an equality);
+(b) a discretisation or accuracy tolerance (convergence slope, smoothing bias, quadrature,
+    ODE solver accuracy, file-format precision): it follows from the method's error
+    analysis, and a comment at the site says where the number comes from;
+(c) a statistical or training target (noise estimates, Pearson targets, iterated
+    optimisation): left as set, with a note.
+
 Functions:
 
 - :func:`stencil_rounding_bound`: one separable multi-axis stencil (a linear correlation)
@@ -27,9 +37,13 @@ Functions:
 - :func:`reordering_bound`: two results that differ only in summation order (tiled vs
   whole grid, several requests vs one, padded vs explicitly padded), optionally from
   inputs that differ by rounding;
+- :func:`engine_reordering_bound` and :func:`engine_abs_adjoint`: the same for an
+  engine's outputs (FFT-aware), and its transposed stencils in absolute value;
 - :func:`fft_rounding_bound`: FFT convolution against the exact correlation;
-- :func:`mlp_rounding_bound`: forward error of a ``Linear``/``Tanh`` network (inputs
-  evaluated in batches of another size may round differently);
+- :func:`network_forward_bound` / :func:`mlp_rounding_bound`: forward error of the
+  project's MLP backbones (inputs evaluated in batches of another size may round
+  differently); :func:`network_abs_vjp` and :func:`network_backward_roundings`: the
+  backward pass in absolute values, for gradient bounds;
 - :func:`sum_rounding_bound`: a sum or mean of ``n`` terms;
 - :func:`spectral_rounding_bound` and :func:`trig_sum_rounding_bound`: spectral
   derivatives and Fourier series evaluated pointwise;

@@ -139,7 +139,7 @@ def test_multichannel_backbone() -> None:
         engine = make_engine(name, GRID, {"lap": mollifier.laplacian(2)}, radius=RADIUS)
         out = engine(two, dtype=torch.float64)
         assert out["lap"].shape == (1, 2, 17, 21)
-        lap = out["lap"][:, 0]
+        lap = out["lap"][:, 0].detach()
         if name in ("mollifier", "fd"):
             # lap(3 u) (3 u rounded: eps * 3 max|u|, times the gain) vs 3 lap(u): both
             # within the rounding bound of the Laplacian of their data (|u| <= 1), plus
@@ -149,7 +149,7 @@ def test_multichannel_backbone() -> None:
                    + 3 * EPS64 * float(lap.abs().max()))
         else:  # two exact derivatives, each within ANALYTIC_ULPS of 3 * size (A^2 + B^2)
             tol = 2 * ANALYTIC_ULPS * EPS64 * 3 * _magnitude("lap") + 3 * EPS64 * float(lap.abs().max())
-        assert float((out["lap"][:, 1] - 3 * lap).abs().max()) <= tol, name
+        assert float((out["lap"][:, 1].detach() - 3 * lap).abs().max()) <= tol, name
 
 
 # --- feature values -----------------------------------------------------------------------
