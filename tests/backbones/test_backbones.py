@@ -94,6 +94,9 @@ def test_pointwise_batch_independence(name: str) -> None:
     model = model.double()
     full = model(x)
     single = torch.cat([model(x[i : i + 1]) for i in range(len(x))])
+    # Batches of other sizes may accumulate the layers' dot products in another order:
+    # rounding of a few small layers, ~1e-15 relative; assert_close's float64 default
+    # (rtol 1e-7, atol 1e-7) only guards against a row mixing in another row's data.
     torch.testing.assert_close(full, single)
 
 
@@ -108,6 +111,10 @@ def test_float64(name: str) -> None:
     assert out64.dtype == torch.float64
     assert all(p.dtype == torch.float64 for p in model.parameters())
     assert all(b.dtype == torch.float64 for b in model.buffers())
+    # float32 forward rounding: per layer gamma_{fan-in + 1} ~ 17 eps32 = 2e-6 of the
+    # terms' size (outputs and terms O(1) for these small initialised models), a few
+    # layers (and the transformer's softmax/normalisation): within 1e-5 absolute, 1e-4
+    # relative.
     torch.testing.assert_close(out64.float(), out32, rtol=1e-4, atol=1e-5)
 
 
@@ -260,6 +267,9 @@ def test_fourth_order_grad_matches_finite_differences(name: str, axes: tuple[int
     fd = (nested_grad(model, x + e, axes[:-1]) - nested_grad(model, x - e, axes[:-1])) / (2 * h)
     scale = exact.abs().max()
     assert scale > 0
+    # central difference with h = 1e-5: truncation h^2/6 |f^(5)| ~ 2e-11 |f^(5)| and
+    # rounding ~ eps |f'''| / h ~ 2e-11 |f'''|, relative to |f^(4)|: 1e-6
+    # is a discretisation tolerance with room for the derivatives' ratios
     assert ((exact - fd).abs().max() / scale) < 1e-6
 
 
@@ -287,6 +297,9 @@ def test_fourth_order_forward_mode_matches_reverse_mode(name: str) -> None:
     for _ in range(4):
         (g,) = torch.autograd.grad(d.sum(), z, create_graph=True)
         d = (g * v).sum(-1)
+    # Two exact 4th derivatives computed in different orders: each sums <= 4^4 chain-rule
+    # terms per hidden unit (width <= 16) with a few ulp each, ~1e4 eps of the terms'
+    # size (O(1-10) here): 1e-9 (4.5e6 eps) leaves ample room.
     torch.testing.assert_close(forward, d.detach(), rtol=1e-9, atol=1e-9)
 
 

@@ -111,4 +111,5 @@ def test_network_free_engine_from_the_cli(tmp_path, capsys):
     from mollifier.problems import make_problem
 
     expected = estimate_parameter(make_problem("heat", noise=0.05, seed=0), "savgol").metrics
-    assert metrics["parameter_pearson"] == pytest.approx(expected["parameter_pearson"], rel=1e-12)
+    # the same computation in the same process (bit-identical), and JSON round-trips floats
+    assert metrics["parameter_pearson"] == expected["parameter_pearson"]

@@ -7,6 +7,8 @@ import torch
 
 from mollifier import Grid
 
+from tolerances import EPS64
+
 
 def test_docstring_example() -> None:
     g = Grid.from_bounds([(0.0, 1.0), (0.0, 2.0)], (11, 21))
@@ -41,7 +43,9 @@ def test_coordinates_exact_multiples_of_spacing() -> None:
     # lower + h * j computed in float64 then cast: no accumulated drift
     g = Grid((1000,), (0.0,), (0.001,))
     x = g.axes(dtype=torch.float64)[0]
-    assert torch.allclose(x, torch.arange(1000, dtype=torch.float64) * 0.001, rtol=0, atol=1e-15)
+    # both sides round the product 0.001 * j once (adding lower = 0 is exact): equal up to
+    # an ulp of the largest coordinate
+    assert torch.allclose(x, torch.arange(1000, dtype=torch.float64) * 0.001, rtol=0, atol=EPS64 * float(x.max()))
 
 
 def test_grid_is_frozen_and_normalised() -> None:

@@ -15,7 +15,8 @@ import torch
 import mollifier
 from mollifier.core import convolution
 
-from core_helpers import EPS32, EPS64, bump_stencil, halo, product_bound, roundoff, sin_derivative, tail_bound
+from core_helpers import bump_stencil, halo, moments, product_bound, sin_derivative, tail_bound
+from tolerances import EPS32, EPS64, l1, mollifier_terms, reordering_bound, stencil_rounding_bound
 
 OMEGAS = (1.3, 2.1, 0.8)
 PHASES = (0.3, -0.7, 1.1)
@@ -42,7 +43,7 @@ def _bound(index, spacing, radius, u_max=1.0, eps=EPS64):
     stencils = [bump_stencil(k, h, r) for k, h, r in zip(index, spacing, radius)]
     tails = [tail_bound(s, h, k, w) for s, h, k, w in zip(stencils, spacing, index, OMEGAS)]
     amplitudes = [w**k for w, k in zip(OMEGAS, index)]
-    return product_bound(amplitudes, tails) + roundoff(stencils, u_max, eps)
+    return product_bound(amplitudes, tails) + stencil_rounding_bound(stencils, u_max, eps)
 
 
 ANALYTIC_CASES = [
@@ -134,7 +135,15 @@ def test_smoothed_field_of_a_linear_function_is_exact() -> None:
     u = (2 + 3 * X - Y).reshape(1, 1, 31, 31)
     out = mollifier.derivative(u, (0, 0), 1 / 30, 4 / 30)
     s = bump_stencil(0, 1 / 30, 4 / 30)
-    assert torch.allclose(out, u[..., 4:-4, 4:-4], rtol=0, atol=roundoff([s, s], 5.0, EPS64))
+    # Exact up to: the rounding of the two passes (|u| <= 5); the samples' own deviation
+    # from an affine function of the index (linspace, 3 * X, +, -: <= 4 roundings of
+    # values <= 5, i.e. 20 eps), seen through both sides (gain l1(s)^2 and 1); and the
+    # moment residuals of the taps (mu_0 - 1 against |u| <= 5, mu_1 against |grad u| <= 3
+    # per axis), summed exactly by core_helpers.moments.
+    mu = moments(s, 1 / 30, 1)
+    residual = 2 * (abs(mu[0] - 1) * 5.0 + abs(mu[1]) * 3.0) * l1(s)
+    tol = stencil_rounding_bound([s, s], 5.0, EPS64) + (l1(s) ** 2 + 1) * 20 * EPS64 + residual
+    assert torch.allclose(out, u[..., 4:-4, 4:-4], rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize(("index", "spacing", "radius"), ANALYTIC_CASES)
@@ -152,7 +161,7 @@ def test_float32_matches_float64_within_rounding(index, spacing, radius) -> None
     out64 = mollifier.derivative(u64, index, spacing, radius, method="direct")
     assert out32.dtype == torch.float32
     stencils = [bump_stencil(k, h, r) for k, h, r in zip(index, spacing, radius)]
-    tol = roundoff(stencils, float(u64.abs().max()), EPS32)
+    tol = stencil_rounding_bound(stencils, float(u64.abs().max()), EPS32)
     err = float((out32.double() - out64).abs().max())
     assert err <= tol, (err, tol)
     # the bound is not vacuous: it is below the size of the result
@@ -171,7 +180,7 @@ def test_laplacian_of_sin_sin_periodic() -> None:
     for idx in ((2, 0), (0, 2)):
         stencils = [bump_stencil(k, h, r) for k, h, r in zip(idx, (hx, hy), radius)]
         tails = [tail_bound(s, h, k, 1.0) for s, h, k in zip(stencils, (hx, hy), idx)]
-        bound += product_bound([1.0, 1.0], tails) + roundoff(stencils, 1.0, EPS64)
+        bound += product_bound([1.0, 1.0], tails) + stencil_rounding_bound(stencils, 1.0, EPS64)
     assert float((lap - expected).abs().max()) <= bound
 
 
@@ -189,7 +198,7 @@ def test_biharmonic_of_sin_sin_periodic() -> None:
     for idx, coeff in spec.items():
         stencils = [bump_stencil(k, h, radius) for k in idx]
         tails = [tail_bound(s, h, k, w) for s, k, w in zip(stencils, idx, (1.0, 2.0))]
-        bound += abs(coeff) * (product_bound([1.0**idx[0], 2.0 ** idx[1]], tails) + roundoff(stencils, 1.0, EPS64))
+        bound += abs(coeff) * (product_bound([1.0**idx[0], 2.0 ** idx[1]], tails) + stencil_rounding_bound(stencils, 1.0, EPS64))
     err = float((out - expected).abs().max())
     assert err <= bound
     assert err > 0.1 * bound  # the bound is the (tight) smoothing bias, not a loose cap
@@ -229,7 +238,7 @@ def test_many_at_once_equal_one_by_one(ndim: int, boundary: str) -> None:
         # difference is within twice the rounding bound of the combination.
         specs = spec if isinstance(spec, dict) else {spec: 1.0}
         tol = 2 * sum(
-            abs(c) * roundoff([bump_stencil(k, h, r) for k, h, r in zip(idx, spacing, radius)], float(u.abs().max()), EPS64)
+            abs(c) * stencil_rounding_bound([bump_stencil(k, h, r) for k, h, r in zip(idx, spacing, radius)], float(u.abs().max()), EPS64)
             for idx, c in specs.items()
         )
         assert float((together[name] - alone).abs().max()) <= tol
@@ -242,7 +251,11 @@ def test_linear_combination_equals_combined_terms() -> None:
     a = mollifier.derivative(u, (1, 0), 0.1, 0.3, boundary="periodic")
     b = mollifier.derivative(u, (0, 2), 0.1, 0.3, boundary="periodic")
     ref = 2 * a - 0.5 * b
-    assert torch.allclose(combo, ref, rtol=0, atol=8 * EPS64 * float(ref.abs().max() + a.abs().max() + b.abs().max()))
+    # the same terms, summed in another order (the shared passes may even round
+    # differently from the separate ones): within twice the combination's rounding bound
+    terms = mollifier_terms({(1, 0): 2.0, (0, 2): -0.5}, (0.1, 0.1), (0.3, 0.3))
+    tol = reordering_bound(terms, float(u.abs().max()), EPS64)
+    assert torch.allclose(combo, ref, rtol=0, atol=tol)
 
 
 def test_passes_are_shared(monkeypatch) -> None:

@@ -1,7 +1,7 @@
 """Property tests (hypothesis): linearity, shift-equivariance, symmetry of mixed partials.
 
-Tolerances are rounding bounds (core_helpers.roundoff): every identity below holds
-exactly in real arithmetic.
+Tolerances are rounding bounds (tests/tolerances.py): every identity below holds exactly
+in real arithmetic.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import mollifier
 
-from core_helpers import EPS64, bump_stencil, roundoff
+from core_helpers import bump_stencil
+from tolerances import EPS64, combination_gain, fft_rounding_bound, stencil_rounding_bound
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None)
 
@@ -46,10 +47,13 @@ def test_linearity(problem, a: float, b: float) -> None:
     rhs = a * mollifier.derivative(u, index, spacing, radius, boundary=boundary) + b * mollifier.derivative(
         v, index, spacing, radius, boundary=boundary
     )
-    # three filtered fields, each within roundoff of exact, with data up to
-    # (|a| + |b|) max(|u|, |v|); plus the rounding of a u + b v itself (2 eps).
+    # lhs and a D u + b D v are each within the rounding bound of the exact value for data
+    # up to size = (|a| + |b|) max(|u|, |v|); the input a u + b v rounds 3 times (two
+    # products, one sum), seen through the gain, and so do a Du + b Dv after filtering.
     size = (abs(a) + abs(b)) * float(torch.maximum(u.abs().max(), v.abs().max()))
-    tol = 2 * roundoff(_stencils(index, spacing, radius), size, EPS64) + 1e-300
+    stencils = _stencils(index, spacing, radius)
+    tol = 2 * stencil_rounding_bound(stencils, size, EPS64) + 6 * EPS64 * combination_gain([(1.0, stencils)]) * size
+    tol += 1e-300  # a zero bound (a = b = 0) still admits the exact 0
     assert float((lhs - rhs).abs().max()) <= tol
 
 
@@ -63,7 +67,12 @@ def test_periodic_shift_equivariance(problem, data) -> None:
     for method in ("direct", "fft"):
         shifted_first = mollifier.derivative(torch.roll(u, shifts, dims), index, spacing, radius, boundary="periodic", method=method)
         shifted_after = torch.roll(mollifier.derivative(u, index, spacing, radius, boundary="periodic", method=method), shifts, dims)
-        tol = 2 * roundoff(_stencils(index, spacing, radius), float(u.abs().max()), EPS64)
+        stencils = _stencils(index, spacing, radius)
+        if method == "direct":
+            tol = 2 * stencil_rounding_bound(stencils, float(u.abs().max()), EPS64)
+        else:  # periodic: each line is padded by the halo before the FFT
+            lengths = [n + 2 * (s.numel() // 2) for n, s in zip(shape, stencils)]
+            tol = 2 * fft_rounding_bound(stencils, lengths, float(u.abs().max()), EPS64)
         assert float((shifted_first - shifted_after).abs().max()) <= tol
 
 
@@ -80,7 +89,7 @@ def test_axis_order_is_irrelevant(problem, data) -> None:
     outp = mollifier.derivative(
         up, tuple(index[p] for p in perm), tuple(spacing[p] for p in perm), tuple(radius[p] for p in perm), boundary=boundary
     )
-    tol = 2 * roundoff(_stencils(index, spacing, radius), float(u.abs().max()), EPS64)
+    tol = 2 * stencil_rounding_bound(_stencils(index, spacing, radius), float(u.abs().max()), EPS64)
     assert float((out.permute(0, 1, *[2 + p for p in perm]) - outp).abs().max()) <= tol
 
 
@@ -100,7 +109,7 @@ def test_mixed_partials_commute(problem) -> None:
     a = d(d(u, e0), e1)
     b = d(d(u, e1), e0)
     s = _stencils((1, 1) + (0,) * (ndim - 2), spacing, radius) + _stencils((0, 0) + (0,) * (ndim - 2), spacing, radius)
-    tol = 4 * roundoff(s, float(u.abs().max()), EPS64)
+    tol = 4 * stencil_rounding_bound(s, float(u.abs().max()), EPS64)
     assert float((a - b).abs().max()) <= tol
 
 
@@ -115,6 +124,6 @@ def test_composition_matches_mixed_stencil_up_to_extra_smoothing() -> None:
     composed = d(d(u, (1, 0)), (0, 1))
     mixed_then_smoothed = d(d(u, (1, 1)), (0, 0))
     s = _stencils((1, 1), h, r) + _stencils((0, 0), h, r)
-    assert float((composed - mixed_then_smoothed).abs().max()) <= 4 * roundoff(s, float(u.abs().max()), EPS64)
+    assert float((composed - mixed_then_smoothed).abs().max()) <= 4 * stencil_rounding_bound(s, float(u.abs().max()), EPS64)
     # whereas the bare (1,1) differs from the composition by the extra smoothing
-    assert float((composed - d(u, (1, 1))).abs().max()) > 1e6 * roundoff(s, float(u.abs().max()), EPS64)
+    assert float((composed - d(u, (1, 1))).abs().max()) > 1e6 * stencil_rounding_bound(s, float(u.abs().max()), EPS64)

@@ -4,8 +4,11 @@ Each launch starts 2 processes with torchrun's environment variables (``launch``
 torchrun itself (``torchrun``), with ``OMP_NUM_THREADS=1`` and a hard time limit, so a
 hang fails the test instead of stalling the suite. Tolerances (float64):
 
-- loss terms: relative 1e-12; gradients: 1e-12 of the largest gradient entry;
-- gathered fields: 1e-12; parameters after 4 Adam steps: absolute 1e-9.
+- loss terms, gradients, gathered fields: rounding bounds computed by the worker from the
+  arithmetic (``_worker._rounding_bounds``, with tests/tolerances.py): the tiled and the
+  single-process objective compute the same exact quantities, in batches of other sizes
+  and sums in other orders;
+- training (4 Adam steps): an iterated quantity, see test_tiled_training_matches_single_process_training.
 """
 
 from __future__ import annotations
@@ -92,14 +95,27 @@ def test_tiled_loss_and_gradients_equal_the_single_process_ones(equivalence, cas
     for report in equivalence:
         r = report[f"objective-{case}"]
         for term in ("loss", "data", "residual"):
-            assert r[f"tiled_{term}"] == pytest.approx(r[term], rel=1e-12, abs=0), term
-        assert r["grad_max_abs_diff"] <= 1e-12 * r["grad_max_abs"]
-        assert r["field_max_abs_diff"] <= 1e-12
+            assert abs(r[f"tiled_{term}"] - r[term]) <= r[f"{term}_bound"], term
+        assert r["grad_max_ratio"] <= 1.0, (r["grad_max_abs_diff"], r["grad_max_abs"])
+        assert r["field_max_ratio"] <= 1.0, (r["field_max_abs_diff"], r["field_bounds"])
+        # The bounds stay far below a real discrepancy: a missing halo row, a gradient not
+        # summed over ranks or a slab off by one changes these by percents. Loss terms are
+        # bounded to 1e-10 .. 1e-9 relative (a float32 slip, ~1e-7, would fail); the
+        # gradient bound is a first-order worst case in absolute values through the
+        # stencils and the networks (cancellation-free), so looser.
+        assert r["loss_bound"] <= 1e-8 * abs(r["loss"]) and r["grad_max_relative_bound"] <= 1e-3
     assert [report["objective-" + case]["rows"] for report in equivalence] == [equivalence[0][f"objective-{case}"]["rows"]] * 2
 
 
 @pytest.mark.parametrize("name", ["chromatin", "heat"])
 def test_tiled_training_matches_single_process_training(equivalence, name):
+    # An iterated quantity (a training target, not a rounding bound): both runs start equal
+    # and take 4 Adam steps on gradients that differ by rounding (checked against the
+    # derived bound in the test above; the difference itself is ~1e-16 here and was within
+    # these tolerances on Intel and AMD CPUs). Adam's step lr * m / (sqrt(v) + eps_adam) moves
+    # an entry by about lr * eps_adam * dg / (|g| + eps_adam)^2 for a gradient change dg: far
+    # below dg unless |g| ~ eps_adam (then up to lr / eps_adam = 5e5 times dg). A wrong step
+    # (a missing all-reduce, a halo error) moves parameters by ~lr = 5e-3 instead.
     for report in equivalence:
         r = report[f"train-{name}"]
         assert r["param_max_abs_diff"] < 1e-9

@@ -16,7 +16,7 @@ def test_tiff_round_trip_pixel_size(tmp_path):
     d = read_image(p)
     assert d.data.shape == (48, 64) and d.dtype == "uint16"
     np.testing.assert_array_equal(d.data, img)
-    assert d.pixel_size_nm == pytest.approx(16.0, rel=1e-6)
+    assert d.pixel_size_nm == pytest.approx(16.0, rel=1e-6)  # TIFF stores a rational: format precision
     # 8-bit, no calibration
     p8 = tmp_path / "img8.tif"
     tifffile.imwrite(p8, img.astype(np.uint8))
@@ -25,7 +25,7 @@ def test_tiff_round_trip_pixel_size(tmp_path):
     # resolution tag in centimetres (non-ImageJ writer): 1e5 px/cm = 100 nm
     pc = tmp_path / "cm.tif"
     tifffile.imwrite(pc, img, resolution=(1e5, 1e5), resolutionunit="CENTIMETER")
-    assert read_image(pc).pixel_size_nm == pytest.approx(100.0, rel=1e-4)
+    assert read_image(pc).pixel_size_nm == pytest.approx(100.0, rel=1e-4)  # rational tag, unit conversion
     # user-given pixel size wins, with a note
     d = read_image(p, pixel_size_nm=20.0)
     assert d.pixel_size_nm == 20.0 and "overrides" in d.note
