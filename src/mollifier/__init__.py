@@ -45,6 +45,7 @@ from .core.operators import (
     laplacian_power,
 )
 from .core.stencils import finite_difference_stencil, mollifier_stencil, stencil_moments
+from .inverse.trained import TrainedModel, load
 
 __version__ = "0.1.0"
 
@@ -65,6 +66,7 @@ __all__ = [
     "MollifierLayer",
     "PolynomialMollifier",
     "ProfileMollifier",
+    "TrainedModel",
     "__version__",
     "biharmonic",
     "derivative",
@@ -77,6 +79,7 @@ __all__ = [
     "halo_width",
     "laplacian",
     "laplacian_power",
+    "load",
     "make_engine",
     "mollifier_stencil",
     "stencil_moments",

@@ -17,6 +17,7 @@ from .. import __version__
 COMMANDS: dict[str, str] = {
     "demo": "mollifier.cli.demo",
     "run": "mollifier.cli.run",
+    "eval": "mollifier.cli.eval",
     "bench": "mollifier.cli.bench",
     "report": "mollifier.cli.report",
     "chromatin": "mollifier.cli.chromatin",

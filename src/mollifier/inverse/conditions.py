@@ -21,7 +21,9 @@ The condition compares the engine's field (the mollified field for the ``mollifi
 engine, which is defined on the boundary nodes because the network is evaluated on a
 halo beyond them) with the value there; each condition's mean square, relative to the
 field's scale (the data's variance for the observed field, the value's mean square
-otherwise), is weighted by ``weight`` and summed into the loss term ``conditions``.
+otherwise, or the square of the field's ``init`` where that is larger, so that a
+condition ``value = 0`` does not get an unbounded weight), is weighted by ``weight`` and
+summed into the loss term ``conditions``.
 
 Example:
     >>> from mollifier.inverse import Dirichlet, Initial, Neumann

@@ -71,7 +71,18 @@ class _Standardized(nn.Module):
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        return self.mean + self.std * self.net(coords)
+        return self.mean + self.std * _run(self.net, coords, self.autocast_device)
+
+    autocast_device: str | None = None
+
+
+def _run(net: nn.Module, coords: torch.Tensor, autocast_device: str | None) -> torch.Tensor:
+    """``net(coords)``, in bfloat16 autocast when asked, returned in the input's dtype."""
+    if autocast_device is None:
+        return net(coords)
+    with torch.autocast(autocast_device, dtype=torch.bfloat16):
+        out = net(coords)
+    return out.to(coords.dtype)
 
 
 class _FieldUnknown(nn.Module):
@@ -84,8 +95,10 @@ class _FieldUnknown(nn.Module):
         offset = _inverse_softplus(spec.init) if spec.positive else spec.init
         self.offset = float(offset)
 
+    autocast_device: str | None = None
+
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        raw = self.net(coords) + self.offset
+        raw = _run(self.net, coords, self.autocast_device) + self.offset
         return nn.functional.softplus(raw) if self.spec.positive else raw
 
 
@@ -258,6 +271,19 @@ class InverseModel(nn.Module):
     def forward(self, dtype: torch.dtype, device: torch.device) -> dict[str, torch.Tensor]:
         """Derivatives of the observed field (``"u"`` and the problem's names) from the engine."""
         return self.engine(self.field, dtype=dtype, device=device)
+
+    def autocast(self, device_type: str) -> None:
+        """Run every network in bfloat16 autocast on ``device_type`` (outputs back in float32)."""
+        self.field.autocast_device = device_type
+        for module in self.field_unknowns.values():
+            module.autocast_device = device_type
+
+    def compile_networks(self) -> None:
+        """Compile every network in place with ``torch.compile`` (``nn.Module.compile``:
+        parameters and state-dict keys unchanged)."""
+        self.field.net.compile()
+        for module in self.field_unknowns.values():
+            module.net.compile()
 
     def radius(self) -> list[float] | None:
         """The observed field's mollifier radius per axis in physical units (None for other engines)."""

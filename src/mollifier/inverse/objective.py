@@ -359,8 +359,11 @@ class _PreparedCondition:
         else:
             if condition.channel not in (None, 0):
                 raise ValueError(f"condition on field {self.field!r}: `channel` must be None or 0 (a field has one channel)")
-            mean_square = float(np.mean(target**2))
-            self.scale = mean_square if mean_square > 0 else 1.0
+            # the field's size: its values here, or where it starts (a value near 0 on the
+            # boundary must not blow the weight up)
+            init = next(s.init for s in problem.fields if s.name == self.field)
+            scale = max(float(np.mean(target**2)), float(init) ** 2)
+            self.scale = scale if scale > 0 else 1.0
 
     def _own(self, value: torch.Tensor) -> torch.Tensor:
         return value.reshape(*value.shape[:2], *self.own_shape)

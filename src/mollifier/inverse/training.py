@@ -45,6 +45,7 @@ from .objective import LossWeights, Objective, make_objective
 from .problem import InverseProblem
 from .recovery import Result, arrays_of, headline, recovered_arrays, score, score_baselines
 from .results import write_config, write_results
+from .trained import MODEL_NAME, save_networks
 
 __all__ = ["METHODS", "RECOVERIES", "NonFiniteLossError", "TrainConfig", "TrainResult", "train"]
 
@@ -95,6 +96,10 @@ class TrainConfig:
         checkpoint_every: Steps between checkpoints (0: only at the end).
         progress: Show a progress bar (tqdm if installed, else a line per update).
         log: Loggers writing under ``OUT/logs``: ``csv``, ``tensorboard``.
+        compile: Compile the networks with ``torch.compile`` (the first steps pay for the
+            compilation; see docs/inverse.md for when it pays off).
+        autocast: Run the networks in bfloat16 autocast (float32 runs only); the
+            derivative stencils, the residual and the losses stay in float32.
     """
 
     engine: str = "mollifier"
@@ -120,6 +125,8 @@ class TrainConfig:
     checkpoint_every: int = 500
     progress: bool = False
     log: tuple[str, ...] = ()
+    compile: bool = False
+    autocast: bool = False
 
     def __post_init__(self) -> None:
         check_choice("engine", self.engine, METHODS)
@@ -146,6 +153,11 @@ class TrainConfig:
         for name in ("backbone_options", "engine_options"):
             if not isinstance(getattr(self, name), dict):
                 raise TypeError(f"`{name}` must be a dict of keyword options; got {getattr(self, name)!r}")
+        for name in ("progress", "compile", "autocast"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"`{name}` must be true or false; got {getattr(self, name)!r}")
+        if self.autocast and self.dtype != "float32":
+            raise ValueError("`autocast` (bfloat16 networks) applies to float32 runs; got dtype 'float64'")
         log = (self.log,) if isinstance(self.log, str) else tuple(self.log)
         for name in log:
             check_choice("log", name, LOGGERS)
@@ -272,6 +284,10 @@ class _Run:
                 engine_options=config.engine_options,
                 networks=self.networks,
             ).to(device=self.device, dtype=self.dtype)
+        if config.autocast:
+            self.model.autocast(self.device.type)
+        if config.compile:
+            self.model.compile_networks()
         weights = LossWeights.resolve(self.problem, config.data_weight, config.residual_weight, config.residual_warmup)
         self.objective: Objective = make_objective(self.problem, self.model, weights, self.device, self.dtype, self.ctx)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
@@ -435,6 +451,7 @@ class _Run:
         fit = d["u"].detach().cpu().double().numpy()[0]
         result = Result(metrics=metrics, arrays=arrays_of(problem, fit, recovered), history=state.history, model=self.model, out_dir=self.out)
         if self.out is not None and self.ctx.is_main:
+            save_networks(self.out / MODEL_NAME, self.model, self.config)
             write_results(self.out, result)
         return result
 
