@@ -71,7 +71,9 @@ records the iterations done. ``train_seconds`` is the wall-clock time of ``model
 (including DeepXDE's loss evaluations on the training and test points every
 ``--display-every`` iterations). ``peak_rss_bytes`` is the process's peak resident memory
 (``VmHWM``), reset before each run where Linux allows it (``peak_rss_scope: "run"``),
-else the process-wide peak.
+else the process-wide peak. On a CPU shared with other jobs use ``--threads 1``: with more
+torch threads than free cores a step can take several times longer (measured: 5.0 s
+against 0.8 s per PoissonInv step on a 2-core machine at load 6).
 """
 
 from __future__ import annotations
@@ -268,11 +270,14 @@ def machine_info(torch) -> dict:
 
 
 def run_task(task: str, seed: int, iterations: int | None = None, time_budget: float | None = None,
-             display_every: int = 1000, heat_points=tasks.HEAT_POINTS_PATH, log=None) -> dict:
+             display_every: int = 1000, heat_points=tasks.HEAT_POINTS_PATH, log=None,
+             progress_every: int = 0, threads: int | None = None) -> dict:
     """Train one task and return the result record (see the module docstring).
 
     ``iterations=None`` means PINNacle's 20,000, or no limit when ``time_budget`` is set.
-    ``log`` is where DeepXDE's progress goes (a file object; default stdout).
+    ``log`` is where DeepXDE's progress goes (a file object; default stdout);
+    ``progress_every > 0`` adds a line there every that many steps with the elapsed time
+    (no evaluation, so no cost). ``threads`` sets ``torch.set_num_threads``.
     """
     if task not in BUILDERS:
         raise ValueError(f"task must be one of {sorted(BUILDERS)}, got {task!r}")
@@ -283,6 +288,8 @@ def run_task(task: str, seed: int, iterations: int | None = None, time_budget: f
     if time_budget is not None and not time_budget > 0:
         raise ValueError("time_budget must be > 0 seconds")
     dde, torch = import_deepxde()
+    if threads is not None:
+        torch.set_num_threads(threads)
     log = sys.stdout if log is None else log
     rss_scope = "run" if _reset_peak_rss() else "process"
     load_start = os.getloadavg()[0]
@@ -301,7 +308,12 @@ def run_task(task: str, seed: int, iterations: int | None = None, time_budget: f
 
         class TimeBudget(dde.callbacks.Callback):
             def on_epoch_end(self):
-                if time_budget is not None and time.perf_counter() - start >= time_budget:
+                elapsed = time.perf_counter() - start
+                step = self.model.train_state.step
+                if progress_every and step % progress_every == 0:
+                    print(f"[{task}] step {step}  {elapsed:.1f} s  ({elapsed / step:.3f} s/step)",
+                          file=log, flush=True)
+                if time_budget is not None and elapsed >= time_budget:
                     self.model.stop_training = True
 
         model.train(iterations=iterations, display_every=display_every, callbacks=[TimeBudget()])
@@ -366,6 +378,10 @@ def main(argv=None) -> int:
                         help="stop training once this much wall-clock training time has passed")
     parser.add_argument("--display-every", type=int, default=1000,
                         help="DeepXDE's loss display/evaluation interval (default 1000)")
+    parser.add_argument("--progress-every", type=int, default=100, metavar="N",
+                        help="log the elapsed time every N steps (no evaluation; 0: never; default 100)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (default: torch's own choice)")
     parser.add_argument("--heat-points", default=str(tasks.HEAT_POINTS_PATH),
                         help="PINNacle's heatinv_points.dat (default: the copy in benchmarks/data)")
     parser.add_argument("--json", action="store_true",
@@ -378,7 +394,8 @@ def main(argv=None) -> int:
     for task in task_list:
         record = _finite_or_none(run_task(task, args.seed, args.iterations, args.time_budget,
                                           args.display_every, args.heat_points,
-                                          log=sys.stderr if args.json else sys.stdout))
+                                          log=sys.stderr if args.json else sys.stdout,
+                                          progress_every=args.progress_every, threads=args.threads))
         line = json.dumps(record)
         if args.json:
             print(line, flush=True)
