@@ -93,4 +93,5 @@ def test_time_budget_stops_training():
     assert 1 <= rec["iterations"] < 100000
     assert rec["time_budget_s"] == 2
     assert rec["train_seconds"] >= 2
+    assert rec["final_loss"]["step"] == rec["iterations"]  # losses logged at the stop, not at step 0
     assert np.isfinite(rec["parameter_relative_l2"])
