@@ -399,6 +399,8 @@ def main(argv=None) -> int:
                                           args.display_every, args.heat_points,
                                           log=sys.stderr if args.json else sys.stdout,
                                           progress_every=args.progress_every, threads=args.threads))
+        record["command"] = " ".join(["python", "benchmarks/pinnacle_deepxde.py", *sys.argv[1:]]) \
+            if argv is None else None
         line = json.dumps(record)
         if args.json:
             print(line, flush=True)
