@@ -92,7 +92,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "examples"))  # pinnacle_tasks
 import pinnacle_tasks as tasks  # noqa: E402
 
 INSTALL_HINT = ("pinnacle_deepxde: DeepXDE is not installed; install the optional extra with "
@@ -386,7 +386,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch.set_num_threads (default: torch's own choice)")
     parser.add_argument("--heat-points", default=str(tasks.HEAT_POINTS_PATH),
-                        help="PINNacle's heatinv_points.dat (default: the copy in benchmarks/data)")
+                        help="PINNacle's heatinv_points.dat (default: the copy in docs/examples/data)")
     parser.add_argument("--json", action="store_true",
                         help="stdout: only one JSON object per run (DeepXDE's progress goes to stderr)")
     parser.add_argument("--out", default=None, metavar="FILE.jsonl", help="append each run's JSON here")

@@ -16,20 +16,13 @@ Run it: ``mollifier run docs/examples/pinnacle_heat_inv.py --seed 0 --json``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+import pinnacle_tasks as tasks  # beside this file: the task's facts, shared with the DeepXDE baseline
 import torch
 
 from mollifier import Grid
 from mollifier.inverse import Dirichlet, InverseProblem, ScatteredObservations, UnknownField
 from mollifier.inverse.residuals import div_a_grad, gradient_requests, laplacian_requests
-
-POINTS = Path(__file__).with_name("data") / "heatinv_points.dat"
-"""The 2,500 observation points (x, y, t) of PINNacle's HeatInv."""
-
-NOISE = 0.1
-"""Standard deviation of the Gaussian noise on ``u`` (absolute)."""
 
 TRAINING = {
     "steps": 3000,
@@ -42,33 +35,19 @@ TRAINING = {
 """Training settings this task runs with (flags override them)."""
 
 
-def u_true(x: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
-    return np.exp(-t) * np.sin(np.pi * x) * np.sin(np.pi * y)
-
-
-def a_true(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return 2.0 + np.sin(np.pi * x) * np.sin(np.pi * y)
-
-
-def source(x: np.ndarray, y: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """PINNacle's ``f`` (consistent: the truth satisfies ``u_t = div(a grad u) + f``)."""
-    sx, cx, sy, cy = np.sin(np.pi * x), np.cos(np.pi * x), np.sin(np.pi * y), np.cos(np.pi * y)
-    return np.exp(-t) * ((4 * np.pi**2 - 1) * sx * sy + np.pi**2 * (2 * sx**2 * sy**2 - cx**2 * sy**2 - sx**2 * cy**2))
-
-
-def problem(seed: int = 0, grid: int = 50, time_samples: int = 11, noise: float = NOISE) -> InverseProblem:
-    """HeatInv with PINNacle's data recipe (noise ``noise`` absolute; seed of the noise)."""
-    g = Grid.from_bounds([(-1.0, 1.0), (-1.0, 1.0), (0.0, 1.0)], (grid, grid, time_samples))
+def problem(seed: int = 0, grid: int = tasks.POISSON_GRID_N, time_samples: int = 11) -> InverseProblem:
+    """HeatInv with PINNacle's data recipe (:func:`pinnacle_tasks.heat_data`: the same data
+    as the DeepXDE baseline for the same seed)."""
+    g = Grid.from_bounds([tasks.HEAT_BOUNDS, tasks.HEAT_BOUNDS, tasks.HEAT_T_BOUNDS], (grid, grid, time_samples))
     x, y, t = (m.numpy() for m in g.mesh(dtype=torch.float64))
-    points = np.loadtxt(POINTS)
-    rng = np.random.default_rng(seed)
-    values = u_true(*points.T) + noise * rng.standard_normal(len(points))
+    points, values = tasks.heat_data(seed)
+    f = tasks.heat_f(x, y, t)
     gx, gy = np.meshgrid(g.axes(dtype=torch.float64)[0].numpy(), g.axes(dtype=torch.float64)[1].numpy(), indexing="ij")
     spatial = (0, 1)
     return InverseProblem(
         name="pinnacle-heat-inv",
         grid=g,
-        observations=ScatteredObservations(points, values, noise=noise),
+        observations=ScatteredObservations(points, values, noise=tasks.NOISE_STD),
         derivatives={
             "u_t": (0, 0, 1),
             **gradient_requests("u", spatial, ndim=3),
@@ -76,11 +55,11 @@ def problem(seed: int = 0, grid: int = 50, time_samples: int = 11, noise: float 
         },
         unknowns=[UnknownField("a", init=2.0, positive=True, axes=spatial, derivatives=gradient_requests("a", spatial, ndim=3))],
         residual=lambda d, p, k: d["u_t"] - div_a_grad(d, "a", "u", axes=spatial) - k["f"],
-        known={"f": source(x, y, t)},
-        truth={"a": a_true(gx, gy)},
-        conditions=[Dirichlet("a", lambda c: a_true(c[:, 0], c[:, 1]), on="boundary")],
+        known={"f": f},
+        truth={"a": tasks.heat_a(gx, gy)},
+        conditions=[Dirichlet("a", lambda c: tasks.heat_a(c[:, 0], c[:, 1]), on="boundary")],
         radius=(3 * g.spacing[0], 3 * g.spacing[1], 2 * g.spacing[2]),
-        residual_scale=float(np.abs(source(x, y, t)).mean()),
+        residual_scale=float(np.abs(f).mean()),
         residual_weight=1.0,
         description="PINNacle HeatInv: u_t = div(a grad u) + f, a(x, y) unknown (known on the boundary)",
     )

@@ -15,8 +15,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "pinnacle_deepxde.py"
-if str(SCRIPT.parent) not in sys.path:
-    sys.path.insert(0, str(SCRIPT.parent))
+for folder in (SCRIPT.parent, ROOT / "docs" / "examples"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 NUMERIC = ["iterations", "train_seconds", "parameter_relative_l2", "parameter_pearson",
            "u_relative_l2_at_data", "peak_rss_bytes"]

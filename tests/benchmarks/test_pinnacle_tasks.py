@@ -1,4 +1,4 @@
-"""PINNacle's inverse tasks (benchmarks/pinnacle_tasks.py): the truth satisfies each PDE, data recipes."""
+"""PINNacle's inverse tasks (docs/examples/pinnacle_tasks.py): the truth satisfies each PDE, data recipes."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+if str(EXAMPLES) not in sys.path:
+    sys.path.insert(0, str(EXAMPLES))
 
 import pinnacle_tasks as tasks  # noqa: E402
 

@@ -1,6 +1,7 @@
 """Your own problem from a Python file: ``mollifier run path/to/problem.py``.
 
-The file defines a function ``problem`` (or ``build``) returning an
+The file is imported with its own folder on ``sys.path`` (as Python runs a script, so
+modules beside it import) and defines a function ``problem`` (or ``build``) returning an
 :class:`~mollifier.inverse.InverseProblem`. The command line passes it the options it
 accepts among ``seed``, ``grid``, ``noise`` and ``density`` (and a config file's
 ``problem_options``); a flag the function does not accept is an error naming it.
@@ -53,11 +54,15 @@ def _import(path: Path) -> ModuleType:
         raise ValueError(f"cannot import problem file {str(path)!r}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look the module up by name
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)  # as Python runs a script: modules beside the file import
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
         raise ValueError(f"problem file {str(path)!r} failed to import: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sys.path.remove(folder)
     return module
 
 

@@ -1,7 +1,9 @@
 """PINNacle's two inverse tasks (PoissonInv, HeatInv): analytic truth, sources, noisy data.
 
-Pure NumPy; importable without the library or DeepXDE (``benchmarks/`` is not a package:
-put this folder on ``sys.path``). The task facts restate PINNacle's ``src/pde/inverse.py``
+Pure NumPy; importable without the library or DeepXDE (put ``docs/examples`` on
+``sys.path``; ``mollifier run`` does so for the example files beside it). One home for
+the tasks' facts: our examples (``pinnacle_poisson_inv.py``, ``pinnacle_heat_inv.py``) and
+the DeepXDE baseline (``benchmarks/pinnacle_deepxde.py``) read them from here. The task facts restate PINNacle's ``src/pde/inverse.py``
 (Hao et al., NeurIPS 2024 Datasets and Benchmarks; repository i207M/PINNacle, MIT):
 
 PoissonInv, on ``[0, 1]^2``: ``div(a grad u) + f = 0`` with
@@ -56,7 +58,7 @@ HEAT_BOUNDS = (-1.0, 1.0)
 
 HEAT_T_BOUNDS = (0.0, 1.0)
 
-HEAT_POINTS_PATH = Path(__file__).resolve().parent / "data" / "pinnacle" / "heatinv_points.dat"
+HEAT_POINTS_PATH = Path(__file__).resolve().parent / "data" / "heatinv_points.dat"
 """PINNacle's ``heatinv_points.dat`` (2,500 rows: x, y, t), copied into this repository."""
 
 PI = np.pi
