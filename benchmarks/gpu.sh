@@ -18,4 +18,10 @@ done
 timeout 300 "$PY" -m mollifier bench --preset paper --device cuda --results "$OUT/bench-paper.jsonl" --kind scaling \
   --time-limit 60 > "$OUT/paper.out" 2> "$OUT/paper.err"
 "$PY" -m mollifier report "$OUT/bench-paper.jsonl" --out "$OUT/report" --no-figures > /dev/null 2>&1
+# Every engine and backbone trains on the GPU (the CPU suite's test, on cuda).
+MOLLIFIER_TEST_DEVICE=cuda timeout 300 "$PY" -m pytest -q -p no:randomly tests/inverse/test_inverse_training.py \
+  -k every_engine_and_backbone > "$OUT/device-tests.txt" 2>&1
+# torch.compile and bf16 autocast on the three benchmarks (step time, accuracy).
+timeout 600 "$PY" benchmarks/compile_precision.py --device cuda --steps 300 --json > "$OUT/compile-precision.json" \
+  2> "$OUT/compile-precision.err"
 ls -la "$OUT"

@@ -42,8 +42,8 @@ TRAINING = {"steps": 3000, "lr": 3e-3, "lr_final": 3e-4, "residual_warmup": 300,
 
 
 def conductivity(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The true conductivity: 1 with a warm bump and a cool dip."""
-    return 1.0 + 0.5 * np.exp(-((x - 0.45) ** 2 + (y - 0.35) ** 2) / 0.03) - 0.3 * np.exp(-((x + 0.5) ** 2 + (y + 0.3) ** 2) / 0.03)
+    """The true conductivity: 1 with a broad warm region and a cool one."""
+    return 1.0 + 0.4 * np.exp(-((x - 0.4) ** 2 + (y - 0.3) ** 2) / 0.15) - 0.25 * np.exp(-((x + 0.4) ** 2 + (y + 0.4) ** 2) / 0.15)
 
 
 def supply(x: np.ndarray, y: np.ndarray) -> np.ndarray:

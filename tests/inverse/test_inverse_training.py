@@ -1,6 +1,7 @@
 """Training: end-to-end recovery, results folder, checkpoints and resume, NaN handling."""
 
 import importlib.util
+import os
 import json
 from pathlib import Path
 
@@ -104,13 +105,19 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(tmp_path):
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"] == 4
 
 
-@pytest.mark.parametrize("engine", ["autodiff", "autodiff-forward", "fd"])
+@pytest.mark.parametrize("engine", ["mollifier", "autodiff", "autodiff-forward", "fd"])
 @pytest.mark.parametrize("backbone", ["mlp", "piratenet", "pinnsformer"])
 def test_every_engine_and_backbone_trains(engine, backbone):
+    # on the device this machine has ("auto"), or the one MOLLIFIER_TEST_DEVICE names
+    # (benchmarks/gpu.sh runs this test with "cuda" on a GPU machine)
+    device = os.environ.get("MOLLIFIER_TEST_DEVICE", "auto")
     problem = make_problem("heat", grid=12, noise=0.05, seed=0)
     options = {"width": 16} if backbone != "pinnsformer" else {"d_model": 8, "d_hidden": 16}
-    result = train(problem, TrainConfig(engine=engine, backbone=backbone, backbone_options=options, steps=2, log_every=0))
+    config = TrainConfig(engine=engine, backbone=backbone, backbone_options=options, steps=2, log_every=0, device=device)
+    result = train(problem, config)
     assert np.isfinite(result.metrics["final_loss"]["loss"])
+    if device != "auto":
+        assert result.metrics["device"].split(":")[0] == device.split(":")[0]
 
 
 def test_grid_too_small_for_the_radius_fails_before_training():
