@@ -96,7 +96,8 @@ def test_density_map_conserves_counts():
     pts = rng.normal(5000, 800, size=(10_000, 2))
     img, ext = density_map(pts, 50.0, return_extent=True)
     assert img.sum() == pts.shape[0]
-    assert ext[0] == pts[:, 0].min() and ext[1] > pts[:, 0].max()
+    # the grid is aligned to whole multiples of the pixel (chunked and whole renders agree)
+    assert ext[0] % 50 == 0 and ext[0] <= pts[:, 0].min() < ext[0] + 50 and ext[1] > pts[:, 0].max()
     blurred = density_map(pts, 50.0, blur_nm=15.0)
     assert blurred.shape == img.shape
     assert abs(blurred.sum() - pts.shape[0]) < 1e-6 * pts.shape[0]
