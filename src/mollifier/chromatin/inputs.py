@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = set(TIFF_SUFFIXES) | set(PNG_SUFFIXES) | {".npy"}
+_AMBIGUOUS = {".txt", ".dat", ".xls"}  # also plain documents: a folder scan looks at the content
 
 
 @dataclass
@@ -149,14 +150,15 @@ def input_kind(path: Path, *, strict: bool = False) -> str | None:
     """``"image"``, ``"localisations"`` or None.
 
     By suffix first (images; the table suffixes of :data:`~mollifier.imaging.readers.READERS`,
-    also compressed), then by content. ``strict`` (folder scans): a file with another
-    suffix counts as a table only if a specific reader, or a header with coordinate
-    columns, recognises it -- not any text.
+    also compressed), then by content. ``strict`` (folder scans): a ``.txt``/``.dat`` file,
+    or one with another suffix, counts as a table only if a specific reader, or a header
+    with coordinate columns, recognises it -- not any text (a LICENSE.txt).
     """
     path = Path(path)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return "image"
-    if Path(uncompressed_name(path)).suffix.lower() in table_suffixes():
+    suffix = Path(uncompressed_name(path)).suffix.lower()
+    if suffix in table_suffixes() and not (strict and suffix in _AMBIGUOUS):
         return "localisations"
     if not path.is_file():
         return None

@@ -191,6 +191,7 @@ class AnalysisOptions:
             "steps": None if self.preview else self.training_steps, "preview": self.preview, "seeds": self.seeds,
             "unit_nm": float(self.unit_nm), "radius_nm": float(self.radius_nm), "rim_nm": float(self.rim_nm),
             "share": float(self.share), "constants": self.constants.as_dict(), "seed": self.seed,
+            "time_budget_s": None if self.preview else self.time_budget_s,
         }
 
     def replace(self, **changes: Any) -> "AnalysisOptions":

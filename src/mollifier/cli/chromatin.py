@@ -150,6 +150,10 @@ def _options(args: argparse.Namespace) -> tuple[Any, Any, list[str]]:
                           render=render or "histogram", blur_nm=args.blur_nm, read=read, selection=selection,
                           mask=args.mask, roi=args.roi, slice=args.slice, project=args.project)
     inputs.check()
+    if args.roi is not None:
+        from ..imaging.mask import parse_roi
+
+        parse_roi(args.roi)  # a malformed polygon is a bad argument, refused before any input is read
     given = {"steps": args.steps, "unit_nm": args.unit_nm, "radius_nm": args.radius_nm, "rim_nm": args.rim_nm,
              "time_budget_s": args.time_budget, "nucleus": args.nucleus}
     analysis = AnalysisOptions(seeds=args.seeds, preview=args.preview, force=args.force,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .._common import ImagingError, require_smlm
-from ..table import CHUNK_ROWS, LocalizationTable, ReadOptions, TableStream
+from ..table import LocalizationTable, ReadOptions, TableStream
 from . import binary, text
 from .text import COMPRESSED_SUFFIXES, open_binary, uncompressed_name
 
@@ -320,7 +320,3 @@ def read_localizations(
     return open_table(path, options).read()
 
 
-def iter_chunks(path: str | Path, options: ReadOptions | None = None, chunk_rows: int = CHUNK_ROWS) -> Any:
-    """``(stream, chunks)``: the opened file and an iterator of its row blocks."""
-    stream = open_table(path, options)
-    return stream, stream.chunks(chunk_rows)
