@@ -287,7 +287,7 @@ def _left_out(facts: TableFacts, options: InputOptions, kept_z: tuple[float, flo
 
 
 def _read_table(path: Path, options: InputOptions, *, render: bool, keep_points: bool,
-                log: Callable[[str], None] | None = None) -> tuple[TableFacts, DensityAccumulator | None,
+                log: Callable[[str], None] | None = None, one_channel: bool = True) -> tuple[TableFacts, DensityAccumulator | None,
                                                                    np.ndarray | None, list[str], Any]:
     stream = open_table(path, _read_options(options))
     counts = SelectionCounts()
@@ -304,7 +304,7 @@ def _read_table(path: Path, options: InputOptions, *, render: bool, keep_points:
     has_precision = False
     for chunk in stream.chunks():
         part = select(chunk, options.selection, counts)
-        if options.selection.channel is None and len(counts.channels) > 1:
+        if one_channel and options.selection.channel is None and len(counts.channels) > 1:
             listing = ", ".join(f"{k} ({v:,} localisations so far)" for k, v in sorted(counts.channels.items()))
             raise ImagingError(
                 f"{str(path)!r} holds several channels ({listing}); a chromatin map is made from one label: "
@@ -475,7 +475,7 @@ def inspect_input(path: str | Path, options: InputOptions | None = None) -> dict
     if kind is None:
         detect_format(path)  # raises the reader table's message
     opts = options.replace(render="histogram", extent_nm=options.extent_nm)
-    facts, acc, _, notes, stream = _read_table(path, opts, render=True, keep_points=False)
+    facts, acc, _, notes, stream = _read_table(path, opts, render=True, keep_points=False, one_channel=False)
     image, extent = acc.image()  # type: ignore[union-attr]
     left, more = _left_out(facts, options, None)
     area_um2 = (facts.x_range_nm[1] - facts.x_range_nm[0]) * (facts.y_range_nm[1] - facts.y_range_nm[0]) / 1e6
