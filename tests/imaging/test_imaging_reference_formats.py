@@ -86,7 +86,9 @@ def test_reference_file_is_read_in_nm(name):
     assert len(t) == count
     np.testing.assert_allclose([t.x_nm.min(), t.x_nm.max()], xr, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose([t.y_nm.min(), t.y_nm.max()], yr, rtol=1e-6, atol=1e-6)
-    assert t.units.get("x") in ("nm", "px") and t.columns_used["x"] and t.columns_used["y"]
+    # the unit the file's coordinates are in (px: converted with the file's pixel size)
+    assert t.units["x"] == t.units["y"] == ("px" if fmt in ("picasso", "decode") else "nm")
+    assert t.columns_used["x"] and t.columns_used["y"]
     if "frames" in extra:
         assert (int(t.frame.min()), int(t.frame.max())) == extra["frames"]
     if "z" in extra:

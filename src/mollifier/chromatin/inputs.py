@@ -249,7 +249,7 @@ def _read_options(options: InputOptions) -> ReadOptions:
                        else r.pixel_size_nm, r.format)
 
 
-def _left_out(facts: TableFacts, options: InputOptions, kept_z: tuple[float, float] | None) -> tuple[list[str], list[str]]:
+def _left_out(facts: TableFacts, options: InputOptions) -> tuple[list[str], list[str]]:
     """What the map leaves out (columns, dimensions) and plain notes."""
     c = facts.counts
     out: list[str] = []
@@ -378,7 +378,7 @@ def _load_table(path: Path, options: InputOptions, log: Callable[[str], None] | 
             f"(localisations over x {facts.x_range_nm[0]:.0f}-{facts.x_range_nm[1]:.0f}, "
             f"y {facts.y_range_nm[0]:.0f}-{facts.y_range_nm[1]:.0f} nm); use a smaller --render-pixel-nm"
         )
-    left, more = _left_out(facts, options, None)
+    left, more = _left_out(facts, options)
     notes += more
     user = mask_source = None
     if options.mask is not None:
@@ -477,7 +477,7 @@ def inspect_input(path: str | Path, options: InputOptions | None = None) -> dict
     opts = options.replace(render="histogram", extent_nm=options.extent_nm)
     facts, acc, _, notes, stream = _read_table(path, opts, render=True, keep_points=False, one_channel=False)
     image, extent = acc.image()  # type: ignore[union-attr]
-    left, more = _left_out(facts, options, None)
+    left, more = _left_out(facts, options)
     area_um2 = (facts.x_range_nm[1] - facts.x_range_nm[0]) * (facts.y_range_nm[1] - facts.y_range_nm[0]) / 1e6
     return {
         "input": str(path),

@@ -306,7 +306,7 @@ def _process_all(args: argparse.Namespace, paths: list[Path], out: Path, ctx: Di
         return [_error_row(job[1][0], exc, None, tag, loud=loud)]
 
     results = map_inputs(jobs, process, on_error=on_error, ctx=ctx)
-    return [row for rows in results for row in (rows if isinstance(rows, list) else [_error_row(Path(str(rows)), RuntimeError(str(rows)), None, tag)])]
+    return [row for rows in results for row in rows]  # type: ignore[union-attr]
 
 
 def _finish_row(row: dict[str, Any], i: int, n: int, path: Path, args: argparse.Namespace, say: Any) -> None:

@@ -10,7 +10,6 @@ sidecars). Pixel-based formats (Picasso, DECODE) store ``x / pixel_size_nm``.
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from collections.abc import Callable, Mapping

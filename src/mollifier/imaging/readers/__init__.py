@@ -25,11 +25,11 @@ Example:
 from __future__ import annotations
 
 import functools
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .._common import ImagingError, require_smlm
 from ..table import LocalizationTable, ReadOptions, TableStream
@@ -100,7 +100,9 @@ class Probe:
             decoded = body.decode("utf-8-sig")
         except UnicodeDecodeError:
             decoded = body.decode("latin-1")
-        lines = decoded.splitlines()
+        lines = re.split(r"\r\n|\r|\n", decoded)  # the newlines the row parser splits on, no others
+        if lines and lines[-1] == "":
+            lines.pop()
         if self.truncated and b"\x00" not in self.head and len(lines) > 1:
             lines = lines[:-1]
         return lines
