@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from mollifier.chromatin import InputOptions, locate_nuclei
 from mollifier.chromatin.baseline import baseline_from_image, baseline_from_points
 from mollifier.cli.main import main
 from mollifier.imaging import synthetic_nucleus
@@ -32,12 +33,13 @@ def _run(argv, capsys):
 
 def test_cli_trains_end_to_end_and_writes_outputs(small_csv, tmp_path, capsys):
     out = tmp_path / "res"
-    rc, stdout, _ = _run(["chromatin", small_csv, "--pixel-size", 300, "--steps", 6, "--out", out, "--json"], capsys)
+    rc, stdout, _ = _run(["chromatin", small_csv, "--render-pixel-nm", 300, "--steps", 6, "--out", out, "--json"], capsys)
     assert rc == 0
     report = json.loads(stdout.strip().splitlines()[-1])
     assert report["n_ok"] == 1 and report["n_error"] == 0
     folder = out / "nucleus"
-    for name in ("lambda.npy", "lambda.tif", "summary.json", "figure.png", "mask.npy"):
+    for name in ("lambda.npy", "lambda.tif", "summary.json", "figure.png", "mask.npy", "density.npy", "phi_h.npy",
+                 "nucleus.npy", "domains.csv", "training/checkpoint.pt"):
         assert (folder / name).is_file(), name
     lam = np.load(folder / "lambda.npy")
     mask = np.load(folder / "mask.npy")
@@ -111,8 +113,9 @@ def test_truth_sidecar_aligns_and_scores(tmp_path, capsys):
     assert -1 <= summary["pearson"] <= 1 and "pearson_equilibrium_guess" in summary
     assert "Pearson vs truth" in err
     # a pixel size other than the truth's: run, but not scored
-    rc, _, err = _run(["chromatin", table, "--preview", "--pixel-size", 150, "--out", tmp_path / "r2", "--no-figures"], capsys)
-    assert rc == 0 and "not scored" in err
+    rc, _, err = _run(["chromatin", table, "--preview", "--render-pixel-nm", 150, "--out", tmp_path / "r2", "--no-figures"],
+                      capsys)
+    assert rc == 0 and "not scored" in err and "--render-pixel-nm 150" in err
 
 
 def test_compressed_tables_read_like_plain_ones(small_csv, tmp_path):
@@ -180,19 +183,25 @@ def test_fine_image_is_binned_to_the_working_pixel(tmp_path):
     assert inp.pixel_size_nm == pytest.approx(100.0)
     assert inp.density.sum() == pytest.approx(img.sum(), rel=0.02)
     assert any("blocks of 5x5" in n for n in inp.notes)
-    assert inp.mask.shape == inp.density.shape and inp.mask.any()
+    nuclei, _ = locate_nuclei(inp)
+    assert len(nuclei) == 1 and nuclei[0].mask.shape == inp.density.shape and nuclei[0].mask.any()
 
 
 def test_voronoi_density_and_blur_options(small_csv, tmp_path, capsys):
     out = tmp_path / "vor"
-    rc, _, err = _run(["chromatin", small_csv, "--preview", "--density", "voronoi", "--blur-nm", 15, "--out", out,
+    rc, _, err = _run(["chromatin", small_csv, "--preview", "--render", "voronoi", "--blur-nm", 15, "--out", out,
                        "--no-figures"], capsys)
     assert rc == 0, err
+    assert "deprecated" not in err
+    rc, _, err = _run(["chromatin", small_csv, "--preview", "--density", "voronoi", "--out", tmp_path / "old",
+                       "--no-figures"], capsys)
+    assert rc == 0 and "--density is deprecated: use --render" in err
     summary = json.loads((out / "nucleus" / "summary.json").read_text())
     assert "density map: Voronoi cell areas" in summary["notes"] and np.isfinite(summary["lambda_median"])
+    # a bad flag is refused before any input is read (exit status 2, one line naming the flag)
     rc, _, err = _run(["chromatin", small_csv, "--preview", "--blur-nm", -1, "--out", tmp_path / "neg", "--no-figures"],
                       capsys)
-    assert rc == 1 and "blur" in err
+    assert rc == 2 and "--blur-nm" in err and "Traceback" not in err
 
 
 def test_stack_needs_a_plane_or_projection(tmp_path, capsys):
@@ -200,9 +209,10 @@ def test_stack_needs_a_plane_or_projection(tmp_path, capsys):
     stack[:, 10:30, 10:30] += 20
     path = tmp_path / "stack.npy"
     np.save(path, stack)
-    rc, _, err = _run(["chromatin", path, "--preview", "--pixel-size", 100, "--out", tmp_path / "a", "--no-figures"], capsys)
+    rc, _, err = _run(["chromatin", path, "--preview", "--pixel-size-nm", 100, "--out", tmp_path / "a", "--no-figures"],
+                      capsys)
     assert rc == 1 and "--slice" in err and "--project" in err
-    rc, _, err = _run(["chromatin", path, "--preview", "--pixel-size", 100, "--project", "max", "--out", tmp_path / "b",
+    rc, _, err = _run(["chromatin", path, "--preview", "--pixel-size-nm", 100, "--project", "max", "--out", tmp_path / "b",
                        "--no-figures"], capsys)
     assert rc == 0, err
     summary = json.loads((tmp_path / "b" / "stack" / "summary.json").read_text())
@@ -218,9 +228,11 @@ def test_packaged_sample_is_small_and_has_its_truth():
     truth = read_truth(path)
     assert truth is not None and truth.params["background_fraction"] == 0.05
     assert truth.params["diameter_nm"] == 10_000
-    inp = load_input(path, pixel_size_nm=truth.pixel_size_nm, extent_nm=truth.extent_nm)
+    inp = load_input(path, InputOptions(render_pixel_nm=truth.pixel_size_nm, extent_nm=truth.extent_nm))
     assert inp.density.shape == truth.lambda_map.shape
-    inside = inp.mask & truth.mask
+    nuclei, _ = locate_nuclei(inp)
+    assert len(nuclei) == 1
+    inside = nuclei[0].mask & truth.mask
     assert inside.sum() > 0.9 * truth.mask.sum()  # the automatic mask finds the nucleus
 
 

@@ -99,3 +99,11 @@ def test_missing_tifffile_message(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "tifffile", None)
     with pytest.raises(ImportError, match=r"pip install 'mollifier\[imaging\]'"):
         read_image(p)
+
+
+def test_all_nan_image_says_it_holds_no_finite_values(tmp_path):
+    p = tmp_path / "nan.npy"
+    np.save(p, np.full((32, 32), np.nan))
+    with pytest.raises(ImagingError, match="no finite values") as info:
+        read_image(p)
+    assert "all equal" not in str(info.value)

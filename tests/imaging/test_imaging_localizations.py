@@ -99,7 +99,8 @@ def test_density_map_conserves_counts():
     pts = rng.normal(5000, 800, size=(10_000, 2))
     img, ext = density_map(pts, 50.0, return_extent=True)
     assert img.sum() == pts.shape[0]
-    assert ext[0] == pts[:, 0].min() and ext[1] > pts[:, 0].max()
+    # the grid is aligned to whole multiples of the pixel (chunked and whole renders agree)
+    assert ext[0] % 50 == 0 and ext[0] <= pts[:, 0].min() < ext[0] + 50 and ext[1] > pts[:, 0].max()
     blurred = density_map(pts, 50.0, blur_nm=15.0)
     assert blurred.shape == img.shape
     # A normalised symmetric kernel with mode="reflect" conserves mass exactly (the
@@ -131,3 +132,37 @@ def test_density_map_bad_args():
         density_map(np.zeros((3, 2)), 0.0)
     with pytest.raises(ImagingError, match="points_nm"):
         density_map(np.zeros((3, 3)), 10.0)
+
+
+def test_chunked_render_equals_whole_render():
+    from mollifier.imaging import DensityAccumulator
+
+    rng = np.random.default_rng(3)
+    pts = rng.normal(5000, 900, size=(50_000, 2))
+    whole, ext = density_map(pts, 40.0, return_extent=True)
+    acc = DensityAccumulator(40.0)
+    for start in range(0, len(pts), 7_000):  # chunks extend the grid left, right, up and down
+        acc.add(pts[start:start + 7_000, 0], pts[start:start + 7_000, 1])
+    chunked, ext2 = acc.image()
+    assert ext2 == ext
+    np.testing.assert_array_equal(chunked, whole)
+
+
+def test_precision_render_blurs_each_localisation_by_its_own_precision():
+    from scipy.special import ndtr
+
+    # one localisation at a pixel centre with sigma = half a pixel: mass per pixel is a
+    # product of normal-CDF differences, (Phi(1) - Phi(-1)) = 0.6827 in the centre per axis
+    img = density_map(np.array([[125.0, 125.0]]), 50.0, extent=(0, 250, 0, 250), method="precision",
+                      precision_nm=np.array([25.0]))
+    centre = (ndtr(1.0) - ndtr(-1.0))
+    assert img.sum() == pytest.approx(1.0, abs=1e-12)  # counts are conserved
+    assert img[2, 2] == pytest.approx(centre**2 / (ndtr(4) - ndtr(-4)) ** 2, rel=1e-3)
+    assert img[2, 1] == pytest.approx(img[1, 2]) and img[2, 1] == pytest.approx(img[3, 2])
+    # vanishing precision = the histogram
+    rng = np.random.default_rng(4)
+    pts = rng.uniform(0, 1000, size=(2000, 2))
+    sharp = density_map(pts, 50.0, extent=(0, 1000, 0, 1000), method="precision", precision_nm=np.full(2000, 1e-6))
+    np.testing.assert_allclose(sharp, density_map(pts, 50.0, extent=(0, 1000, 0, 1000)))
+    with pytest.raises(ImagingError, match="precision"):
+        density_map(pts, 50.0, method="precision")

@@ -141,3 +141,36 @@ def test_fractions_clip_and_errors():
         fractions_from_density(np.ones_like(img), disk)
     with pytest.raises(ImagingError, match="mask is empty"):
         fractions_from_density(img, np.zeros_like(disk))
+
+
+def test_find_nuclei_returns_every_nucleus_largest_first():
+    from mollifier.imaging import find_nuclei
+
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[:80, :160]
+    big = (xx - 40) ** 2 + (yy - 40) ** 2 <= 25**2
+    small = (xx - 120) ** 2 + (yy - 40) ** 2 <= 18**2
+    speck = (xx - 150) ** 2 + (yy - 72) ** 2 <= 5**2
+    img = 1.0 + 10 * (big | small | speck) + rng.normal(0, 1, xx.shape)
+    masks, notes = find_nuclei(img)
+    assert len(masks) == 2
+    assert (masks[0] & big).sum() > 0.9 * big.sum() and (masks[1] & small).sum() > 0.9 * small.sum()
+    assert masks[0].sum() > masks[1].sum()
+    assert any("left out" in n for n in notes)  # the speck is named, not silently dropped
+
+
+def test_roi_polygon_parsing_and_rasterising(tmp_path):
+    from mollifier.imaging import parse_roi, polygon_mask
+
+    square = parse_roi("100,100 900,100 900,900 100,900")
+    m = polygon_mask(square, (10, 10), (0, 1000, 0, 1000))
+    assert m[1:9, 1:9].all() and m.sum() == 64  # pixel centres 150..850 inside
+    (tmp_path / "roi.json").write_text('{"polygon": [[100, 100], [900, 100], [900, 900], [100, 900]]}')
+    np.testing.assert_array_equal(parse_roi(tmp_path / "roi.json"), square)
+    (tmp_path / "roi.csv").write_text("x,y\n100,100\n900,100\n900,900\n100,900\n")
+    np.testing.assert_array_equal(parse_roi(str(tmp_path / "roi.csv")), square)
+    for bad in ("1,2 3,4", "a,b c,d e,f", "1,2,3 4,5 6,7"):
+        with pytest.raises(ImagingError, match="--roi"):
+            parse_roi(bad)
+    with pytest.raises(ImagingError, match="covers no pixel"):
+        polygon_mask(parse_roi("5000,5000 6000,5000 6000,6000"), (10, 10), (0, 1000, 0, 1000))

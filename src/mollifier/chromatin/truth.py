@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..imaging import ImagingError
-from ..imaging.localizations import uncompressed_name
+from ..imaging.readers import uncompressed_name
 from ..runtime.files import atomic_write
 
 __all__ = ["Truth", "truth_path", "read_truth", "write_synthetic", "sample_path"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 INSTALL_HINT = "pip install 'mollifier[imaging]'"
+SMLM_INSTALL_HINT = "pip install 'mollifier[smlm]'"
 
 
 class ImagingError(ValueError):
@@ -30,3 +32,23 @@ def require_tifffile() -> ModuleType:
             f"reading/writing TIFF files needs the optional package 'tifffile': {INSTALL_HINT}"
         ) from exc
     return tifffile
+
+
+def require_smlm(module: str, what: str) -> ModuleType:
+    """Import an optional parser of the ``smlm`` extra (``h5py``, ``yaml``).
+
+    Args:
+        module: Module name (``"h5py"`` or ``"yaml"``).
+        what: What needs it, for the message (e.g. ``"reading Picasso .hdf5 files"``).
+
+    Returns:
+        The module.
+
+    Raises:
+        ImportError: it is not installed; the message names the extra to install.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        package = {"yaml": "pyyaml"}.get(module, module)
+        raise ImportError(f"{what} needs the optional package '{package}': {SMLM_INSTALL_HINT}") from exc

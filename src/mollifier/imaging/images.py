@@ -304,6 +304,10 @@ def read_image(
     if arr.size == 0:
         raise ImagingError(f"image file {str(path)!r} is empty (shape {original_shape})")
     data = np.asarray(arr, dtype=float)
+    if not np.isfinite(data).any():
+        raise ImagingError(
+            f"image file {str(path)!r} holds no finite values (all {data.size} pixels are NaN or infinite)"
+        )
     if not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
@@ -325,11 +329,11 @@ def read_image(
     return ImageData(data=data, pixel_size_nm=px, source=path, notes=notes, original_shape=original_shape, dtype=dtype)
 
 
-def write_tiff(path: str | Path, image: np.ndarray, pixel_size_nm: float | None = None) -> Path:
+def write_tiff(path: str | Path | Any, image: np.ndarray, pixel_size_nm: float | None = None) -> Path | Any:
     """Write a 2-D (or 3-D stack) image as an ImageJ TIFF with the pixel size in microns.
 
     Args:
-        path: Output file.
+        path: Output file, or a seekable binary file object.
         image: Array (uint8, uint16 or float32 are stored as such; others as float32).
         pixel_size_nm: Pixel size to record; None for none.
 
@@ -350,6 +354,6 @@ def write_tiff(path: str | Path, image: np.ndarray, pixel_size_nm: float | None 
         ppu = 1000.0 / float(pixel_size_nm)  # pixels per micron
         kwargs["resolution"] = (ppu, ppu)
         kwargs["metadata"] = {"unit": "um", "axes": "ZYX" if arr.ndim == 3 else "YX"}
-    path = Path(path)
-    tifffile.imwrite(path, arr, **kwargs)
-    return path
+    target = path if hasattr(path, "write") else Path(path)
+    tifffile.imwrite(target, arr, **kwargs)
+    return target

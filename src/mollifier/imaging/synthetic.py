@@ -35,7 +35,8 @@ import numpy as np
 
 from ..problems.chromatin import CHROMATIN, ChromatinConstants, simulate
 from ._common import ImagingError
-from .localizations import Extent, density_map, write_csv
+from .render import Extent, density_map
+from .writers import write_csv
 
 __all__ = ["SyntheticNucleus", "synthetic_nucleus", "ellipse_mask", "write_csv"]
 
