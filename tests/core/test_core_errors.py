@@ -154,6 +154,9 @@ def test_finite_difference_accuracy() -> None:
         mollifier.finite_differences(U1, {"d": (1,)}, 0.1, accuracy=3)
     with pytest.raises(ValueError, match="`accuracy`"):
         mollifier.finite_differences(U1, {"d": (1,)}, 0.1, accuracy=0)
+    # with the accuracy-2 stencil already cached (2.0 == 2 share a cache key), a float
+    # accuracy must still be refused, whatever ran before this test
+    mollifier.finite_differences(U1, {"d": (1,)}, 0.1, accuracy=2)
     with pytest.raises(TypeError, match="`accuracy`"):
         mollifier.finite_differences(U1, {"d": (1,)}, 0.1, accuracy=2.0)
     with pytest.raises(ValueError, match="`halfwidth` 1 too small"):

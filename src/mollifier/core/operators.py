@@ -34,6 +34,7 @@ from .errors import (
 )
 from .mollifiers import AbstractMollifier, get_mollifier
 from .stencils import (
+    check_fd_accuracy,
     finite_difference_halfwidth,
     halfwidth_for,
     mollifier_stencil,
@@ -177,6 +178,11 @@ class FiniteDifferenceStencils:
     spacing: tuple[float, ...]
     halo: tuple[int, ...]
     accuracy: int = 2
+
+    def __post_init__(self) -> None:
+        # checked here, not only when a stencil is built: a cached stencil would
+        # otherwise accept e.g. accuracy=2.0 because 2.0 == 2 hashes alike
+        check_fd_accuracy(self.accuracy)
 
     def bind(self, dtype: torch.dtype, device: torch.device):
         def source(axis: int, order: int) -> torch.Tensor:
@@ -394,6 +400,7 @@ def finite_differences(
 
 def fd_halo(requests: Mapping[str, Mapping[MultiIndex, float]], ndim: int, accuracy: int) -> tuple[int, ...]:
     """Halo per axis: the half-width of the widest central stencil that ``requests`` need."""
+    check_fd_accuracy(accuracy)
     return tuple(
         max(finite_difference_halfwidth(idx[axis], accuracy) for spec in requests.values() for idx in spec)
         for axis in range(ndim)

@@ -145,6 +145,13 @@ def _cached_mollifier_stencil(
     return mollifier_stencil(mollifier, order, spacing, radius, correct=correct)
 
 
+def check_fd_accuracy(accuracy: int) -> None:
+    """Raise unless ``accuracy`` is an even int >= 2 (the order of a central difference)."""
+    check_positive_int("accuracy", accuracy, minimum=2)
+    if accuracy % 2:
+        raise ValueError(f"`accuracy` must be an even int for central differences; got {accuracy}")
+
+
 def finite_difference_halfwidth(order: int, accuracy: int = 2) -> int:
     """Half-width of the central difference of ``order`` with even ``accuracy`` order."""
     return (order + 1) // 2 + accuracy // 2 - 1 if order > 0 else 0
@@ -156,9 +163,7 @@ def finite_difference_stencil(order: int, spacing: float, accuracy: int = 2, hal
     The unique stencil of half-width ``M`` exact on polynomials of degree ``2 M``;
     ``M`` defaults to the smallest giving the requested (even) ``accuracy`` order.
     """
-    check_positive_int("accuracy", accuracy, minimum=2)
-    if accuracy % 2:
-        raise ValueError(f"`accuracy` must be an even int for central differences; got {accuracy}")
+    check_fd_accuracy(accuracy)
     needed = finite_difference_halfwidth(order, accuracy)
     half = needed if halfwidth is None else halfwidth
     if half < needed:
