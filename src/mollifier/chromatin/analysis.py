@@ -332,7 +332,7 @@ def estimate_preview(phi_d: np.ndarray, mask: np.ndarray, *, pixel_nm: float, ra
     The radius is the training one: ``auto_radius`` picks 16-24 pixels on these data,
     far wider than lambda's correlation length (Pearson 0.1-0.5 against 0.9 at 8 pixels).
     """
-    from ..network_free import estimate_parameter
+    from ..inverse import estimate_parameter
 
     full = _nearest_fill(np.nan_to_num(phi_d), mask)
     problem = build_problem(full, mask, pixel_nm=pixel_nm, unit_nm=options.unit_nm, radius_nm=radius_nm,
