@@ -114,7 +114,12 @@ def _recover(spec: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
         options = {**PROBLEMS[spec["problem"]].training, **spec.get("training", {})}
         options.update(engine=engine, backbone=spec["backbone"], seed=spec["seed"], device=spec.get("device", "cpu"),
                        log_every=0, checkpoint_every=0, progress=False)
-    result = recover(problem, TrainConfig.from_dict(options))
+    if engine == "direct" and spec.get("kind") == "robustness":  # no second, memory-profiled pass
+        from ..inverse.direct import estimate_from_config
+
+        result = estimate_from_config(problem, TrainConfig.from_dict(options), measure_memory=False)
+    else:
+        result = recover(problem, TrainConfig.from_dict(options))
     metrics = result.metrics
     _save_maps(spec, problem, result.estimates.get(problem.parameter))
     keep = ("parameter", "recovery", "parameter_pearson", "parameter_relative_l2", "train_seconds", "step_seconds",
