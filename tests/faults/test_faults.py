@@ -28,6 +28,16 @@ CHILD = Path(__file__).with_name("_train_child.py")
 TIMING_KEYS = {"train_seconds", "step_seconds", "peak_memory_bytes", "seconds"}
 
 
+def _without_timings(record):
+    """``record`` less its wall-clock entries, at every depth (they differ between any two runs)."""
+    if isinstance(record, dict):
+        return {k: _without_timings(v) for k, v in record.items()
+                if k not in TIMING_KEYS and not k.endswith("_seconds")}
+    if isinstance(record, list):
+        return [_without_timings(v) for v in record]
+    return record
+
+
 def _child(out: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, str(CHILD), str(out), *extra], env=env,
@@ -45,8 +55,8 @@ def _comparable(run: Path) -> tuple[dict, list, dict]:
     history = json.loads((run / "history.json").read_text())
     with np.load(run / "arrays.npz") as data:
         arrays = {k: data[k] for k in data.files}
-    metrics = {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
-    history = [{k: v for k, v in h.items() if k not in TIMING_KEYS} for h in history]
+    metrics = _without_timings(metrics)
+    history = [_without_timings(h) for h in history]
     return metrics, history, arrays
 
 

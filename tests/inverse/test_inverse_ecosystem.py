@@ -185,10 +185,15 @@ def test_eval_command_writes_the_fields_on_a_new_grid(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(["run", "heat", "--grid", "24", "--steps", "3", "--out", str(run_dir), "--no-figures", "--json"]) == 0
     capsys.readouterr()
-    assert main(["eval", str(run_dir), "--grid", "30,20", "--derivatives", "--json"]) == 0
+    trained = mollifier.load(run_dir)
+    wide = 2.5 * max(hi - lo for lo, hi in trained.grid.bounds) / 19  # 2.5 cells of the coarser new axis
+    assert main(["eval", str(run_dir), "--grid", "30,20", "--derivatives", "--radius", str(wide), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["grid"] == [30, 20] and summary["fields"]["lambda"]["shape"] == [30, 20]
     with np.load(summary["out"]) as data:
         assert data["u"].shape == (1, 30, 20) and data["mollifier_lap_u"].shape == (1, 30, 20)
+    # on a 3-point grid a cell is half the domain: the run's radius spans under 2 cells
+    assert main(["eval", str(run_dir), "--grid", "3", "--derivatives"]) == 2
+    assert "pass a finer --grid or a wider --radius" in capsys.readouterr().err
     assert main(["eval", str(run_dir), "--grid", "3,4,5"]) == 2
     assert "`--grid` must give one N" in capsys.readouterr().err

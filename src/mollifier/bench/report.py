@@ -15,7 +15,7 @@ from typing import Any
 
 from .suite import read_rows
 
-__all__ = ["find_losses", "render_report", "write_report"]
+__all__ = ["find_losses", "render_report", "robustness_cells", "write_report"]
 
 MIB = 2**20
 _ENGINE_ORDER = ("mollifier", "autodiff", "autodiff-forward", "fd")
@@ -195,6 +195,174 @@ def accuracy_table(rows: list[dict[str, Any]]) -> list[str]:
     return _table(header, body)
 
 
+# ---------------------------------------------------------------- robustness
+
+
+FLOOR_MARGIN = 0.005
+"""Target 1: the network's Pearson is never below the best network-free estimate's minus this."""
+
+WIN_MARGIN = 0.02
+"""Target 2: where the noise is at least ``WIN_NOISE`` and the best network-free Pearson is
+under ``WIN_CEILING``, the network beats it by at least this much."""
+
+WIN_NOISE = 0.05
+WIN_CEILING = 0.97
+
+
+def robustness_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per (problem, grid, correlation length, noise, seed) of the robustness rows:
+    the network's scores, each smoother's, the targets and, where one is missed, why.
+
+    Each comparison is made on the smoother's support (the points where it gives an
+    estimate, within the metric mask): the network's ``pearson_on_support[label]``
+    against the smoother's own Pearson. The network's headline Pearson (whole metric
+    mask) is reported beside them.
+    """
+    latest: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        if r.get("kind") == "robustness":
+            latest[(r["problem"], r["grid"], r.get("correlation_length"), r["noise"], r["seed"], r["engine"])] = r
+    cells: dict[tuple, dict[str, Any]] = {}
+    for key, r in latest.items():
+        cell = cells.setdefault(key[:-1], {"problem": key[0], "grid": key[1], "correlation_length": key[2], "noise": key[3],
+                                           "seed": key[4], "network": None, "free": {}})
+        if key[-1].startswith("direct"):
+            if _ok(r):
+                cell["free"][key[-1]] = r
+        else:
+            cell["network"] = r
+    out = []
+    for key in sorted(cells, key=lambda k: (k[0], k[1], -(k[2] or 0), k[3], k[4])):
+        cell = cells[key]
+        net, free = cell["network"], cell["free"]
+        cell.update(best=None, best_pearson=None, net_on_best=None, gap=None, worst=None, worst_gap=None,
+                    floor=None, win=None, why="")
+        if free:
+            best = max(free, key=lambda label: free[label]["parameter_pearson"])
+            cell.update(best=best, best_pearson=free[best]["parameter_pearson"])
+        if not _ok(net) or not free:
+            cell["why"] = "the network did not run" if not _ok(net) else "no network-free estimate"
+            if net is not None and not _ok(net):
+                cell["why"] += f" ({net['status']})"
+            out.append(cell)
+            continue
+        on = net.get("pearson_on_support") or {}
+        gaps = {label: on[label] - r["parameter_pearson"] for label, r in free.items() if on.get(label) is not None}
+        if gaps:
+            worst = min(gaps, key=gaps.get)
+            cell.update(worst=worst, worst_gap=gaps[worst], floor=gaps[worst] >= -FLOOR_MARGIN)
+        if cell["best"] in gaps:
+            cell.update(net_on_best=on[cell["best"]], gap=gaps[cell["best"]])
+            if cell["noise"] >= WIN_NOISE and cell["best_pearson"] < WIN_CEILING:
+                cell["win"] = gaps[cell["best"]] >= WIN_MARGIN
+        if cell["floor"] is False or cell["win"] is False:
+            cell["why"] = _why(net, cell)
+        out.append(cell)
+    return out
+
+
+def _why(net: dict[str, Any], cell: dict[str, Any]) -> str:
+    """Why a robustness target is missed, from the network row's own diagnostics."""
+    parts = []
+    fit = net.get("fit_check") or {}
+    codes = net.get("diagnostics") or []
+    warm = net.get("warm_start") or {}
+    check = warm.get("check") or {}
+    if "derivative-misfit" in codes:
+        parts.append(f"the field misses the data's highest derivative ({fit.get('derivative_misfit', float('nan')):.2g} x the noise)")
+    if "fit-above-noise" in codes:
+        parts.append(f"the data misfit stays at {fit.get('misfit_over_noise', float('nan')):.2g} x the noise variance")
+    if warm.get("anchored"):
+        parts.append(f"field anchored at step {warm.get('anchored_at_step')}")
+    elif check:
+        parts.append(f"field check {check.get('derivative_misfit', float('nan')):.2g} x noise: not anchored")
+    if "time-budget" in codes:
+        parts.append("stopped at its time budget")
+    if not codes:
+        parts.append("the fit reaches the noise level: the network's smoothing prior is no stronger than the best "
+                     "smoother's here")
+    return "; ".join(parts)
+
+
+def robustness_section(rows: list[dict[str, Any]]) -> list[str]:
+    """The robustness tables (one per problem) and the cell-by-cell target summary."""
+    cells = robustness_cells(rows)
+    if not cells:
+        return []
+    lines = ["", "## Robustness: the trained network beside every network-free smoother", "",
+             "Defaults a user gets (`radius=\"auto\"`, `warm_start=\"none\"` unless the row says otherwise, the problem's steps), seed 0, over "
+             "grid size, correlation length of the parameter field (smooth to rough) and noise. Each comparison "
+             "is on the smoother's support (the points where it gives an estimate, inside the metric mask): "
+             "\"network on support\" is the network's Pearson there. Targets: (1) the network is never below any "
+             f"smoother's Pearson minus {FLOOR_MARGIN}; (2) where the noise is at least {WIN_NOISE:.0%} and the best "
+             f"smoother is under {WIN_CEILING}, the network beats it by at least {WIN_MARGIN}.", ""]
+    met = {"floor": [0, 0], "win": [0, 0]}
+    for cell in cells:
+        for name in met:
+            if cell[name] is not None:
+                met[name][1] += 1
+                met[name][0] += bool(cell[name])
+    lines += [f"- Target 1 (never below a smoother minus {FLOOR_MARGIN}): met in {met['floor'][0]} of {met['floor'][1]} cells.",
+              f"- Target 2 (beat the best smoother by {WIN_MARGIN} at noise >= {WIN_NOISE:.0%} where it is under "
+              f"{WIN_CEILING}): met in {met['win'][0]} of {met['win'][1]} cells where it applies.", ""]
+    header = ["grid (per axis)", "corr. length", "noise", "network P (mask)", "best smoother (P)", "network on its support", "Δ",
+              "worst Δ (smoother)", "target 1", "target 2", "why missed", "train [s]"]
+    for problem in sorted({c["problem"] for c in cells}):
+        body = []
+        for c in (c for c in cells if c["problem"] == problem):
+            net = c["network"] or {}
+            mark = {True: "met", False: "**missed**", None: "-"}
+            body.append([
+                str(c["grid"]), _num(c["correlation_length"], "g"), f"{c['noise']:g}",
+                _num(net.get("parameter_pearson")) if _ok(net) else f"**{net.get('status', 'missing')}**",
+                f"{c['best']} ({c['best_pearson']:.3f})" if c["best"] else "-",
+                _num(c["net_on_best"]), _num(c["gap"], "+.3f"),
+                f"{c['worst_gap']:+.3f} ({c['worst']})" if c["worst"] else "-",
+                mark[c["floor"]], mark[c["win"]], c["why"] or "", _num(net.get("train_seconds"), ".0f"),
+            ])
+        lines += ["", f"### {problem}", ""] + _table(header, body)
+    return lines
+
+
+def _robustness_plot(rows: list[dict[str, Any]], folder: Path, prefix: str) -> list[tuple[str, str]]:
+    """Heat maps of the network's margin over the best smoother, per problem and grid."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cells = [c for c in robustness_cells(rows) if c["gap"] is not None]
+    made = []
+    for problem in sorted({c["problem"] for c in cells}):
+        sel = [c for c in cells if c["problem"] == problem]
+        grids = sorted({c["grid"] for c in sel})
+        lengths = sorted({c["correlation_length"] for c in sel}, reverse=True)
+        noises = sorted({c["noise"] for c in sel})
+        fig, axes = plt.subplots(1, len(grids), figsize=(2.2 + 0.55 * len(noises) * len(grids), 0.5 + 0.45 * len(lengths) + 0.6),
+                                 squeeze=False, layout="constrained")
+        image = None
+        for ax, grid in zip(axes[0], grids):
+            values = np.full((len(lengths), len(noises)), np.nan)
+            for c in sel:
+                if c["grid"] == grid:
+                    values[lengths.index(c["correlation_length"]), noises.index(c["noise"])] = c["gap"]
+            image = ax.imshow(values, cmap="RdBu", vmin=-0.1, vmax=0.1, aspect="auto")
+            for (i, j), v in np.ndenumerate(values):
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:+.3f}", ha="center", va="center", fontsize=6)
+            ax.set_xticks(range(len(noises)), [f"{n:g}" for n in noises], fontsize=7)
+            ax.set_yticks(range(len(lengths)), [f"{ell:g}" for ell in lengths], fontsize=7)
+            ax.set_xlabel("noise", fontsize=7)
+            ax.set_title(f"{problem} {grid}", fontsize=8)
+        axes[0][0].set_ylabel("corr. length (smooth to rough)", fontsize=7)
+        if image is not None:
+            fig.colorbar(image, ax=list(axes[0]), shrink=0.8).ax.tick_params(labelsize=6)
+        name = f"{prefix}robustness_{problem}.png"
+        fig.savefig(folder / name, dpi=90)
+        plt.close(fig)
+        made.append((f"{problem}: network Pearson minus the best network-free smoother's, on that smoother's support "
+                     "(blue: the network wins)", name))
+    return made
+
+
 # ---------------------------------------------------------------- plots
 
 
@@ -313,6 +481,7 @@ def _plots(rows: list[dict[str, Any]], folder: Path, prefix: str) -> list[tuple[
         made.append(("recovered-parameter accuracy vs noise (mean over seeds); dashed: derivative-free baseline",
                      f"{prefix}accuracy_vs_noise.png"))
     made += _parameter_maps(rows, folder, f"{prefix}parameter_maps")
+    made += _robustness_plot(rows, folder, prefix)
     return made
 
 
@@ -376,6 +545,7 @@ def render_report(rows: list[dict[str, Any]], out_dir: str | os.PathLike[str], *
                      f"engine: {budget}), otherwise the problem's training defaults; `direct` rows are network-free.")
     lines += [""] if settings else []
     lines += accuracy_table(rows)
+    lines += robustness_section(rows)
     lines += ["", "## Figures", ""]
     if not plots:
         lines.append("Plots were not requested.")

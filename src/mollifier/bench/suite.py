@@ -8,6 +8,13 @@ Two kinds of rows:
 - ``accuracy``: a full :func:`mollifier.inverse.train` of a benchmark problem per engine,
   backbone, noise level and seed (Pearson and relative L2 of the recovered parameter,
   time, memory and the derivative-free baselines).
+- ``robustness``: the trained network beside every network-free smoother, at equal
+  seeds, over each benchmark's grid size, the correlation length of its parameter field
+  (smooth to rough) and the noise level, all at the library's defaults (``radius="auto"``,
+  ``warm_start="none"``, the problem's steps). A trained row also records its Pearson on
+  each smoother's support (the points where that smoother gives an estimate), its
+  diagnostics and what its warm start did, so the report can compare like with like and
+  say why a target is missed.
 
 Every row runs in a subprocess (:mod:`mollifier.bench.worker`) under a time limit; a row
 that exceeds it, runs out of memory or fails is written with status ``timeout``,
@@ -43,14 +50,24 @@ from ..distributed.context import current
 from ..problems import PROBLEMS
 from .step import PDES
 
-__all__ = ["KEY_FIELDS", "PRESETS", "Preset", "machine_description", "preset_specs", "row_key", "run_sweep"]
+__all__ = ["KEY_FIELDS", "KINDS", "PRESETS", "Preset", "machine_description", "preset_specs", "robustness_specs", "row_key", "run_sweep"]
 
-KEY_FIELDS = ("kind", "pde", "problem", "engine", "backbone", "grid", "noise", "seed", "order")
+KEY_FIELDS = ("kind", "pde", "problem", "engine", "backbone", "grid", "noise", "seed", "order", "correlation_length")
 """Fields that identify a row; a row with the same values in the results file is not re-run."""
 
 FAILED = ("timeout", "out of memory")
 """Statuses after which larger grids of the same engine are skipped."""
 
+
+ROBUSTNESS_ENGINES = ("mollifier", "direct", "direct-gaussian", "direct-savgol")
+"""The trained network and the network-free smoothers it is compared with (``direct`` =
+mollifier smoothing; every smoother with the automatic radius)."""
+
+KINDS = ("scaling", "accuracy", "robustness")
+"""Row kinds; a preset run without ``--kind`` runs ``scaling`` and ``accuracy`` rows
+(the robustness sweep is long and runs on request: ``--kind robustness``)."""
+
+DEFAULT_KINDS = ("scaling", "accuracy")
 
 @dataclass(frozen=True)
 class Preset:
@@ -62,6 +79,12 @@ class Preset:
         accuracy: Problems of the accuracy rows, ``{name: {"grid": n, "problem_options": ...}}``.
         accuracy_engines, backbones, noises, seeds: The accuracy rows' sweep.
         training: Overrides of the problems' training defaults (e.g. ``steps``).
+        robustness: Problems of the robustness rows, ``{name: {"grids": (...),
+            "correlation_lengths": (...)}}``.
+        robustness_noises: Noise levels of the robustness rows.
+        robustness_engines: The trained engine and the network-free smoothers beside it.
+        robustness_training: Overrides of the problems' training defaults for the
+            robustness rows (empty: the defaults a user gets).
         repeats: Timed steps per scaling row.
         time_limit: Seconds per row, by kind.
         memory_limit_gib: Address-space cap per row in GiB (``None``: 70 % of the physical
@@ -76,12 +99,19 @@ class Preset:
     noises: tuple[float, ...]
     seeds: tuple[int, ...]
     training: dict[str, Any] = field(default_factory=dict)
+    robustness: dict[str, dict[str, Any]] = field(default_factory=dict)
+    robustness_noises: tuple[float, ...] = (0.0, 0.01, 0.05, 0.1)
+    robustness_engines: tuple[str, ...] = ROBUSTNESS_ENGINES
+    robustness_training: dict[str, Any] = field(default_factory=dict)
     repeats: int = 3
-    time_limit: dict[str, float] = field(default_factory=lambda: {"scaling": 600.0, "accuracy": 3600.0})
+    time_limit: dict[str, float] = field(default_factory=lambda: {"scaling": 600.0, "accuracy": 3600.0, "robustness": 3600.0})
     memory_limit_gib: float | None = None
 
 
 _ALL_ENGINES = ("mollifier", "autodiff", "autodiff-forward", "fd")
+
+# Correlation lengths of each benchmark's parameter field, smooth to rough (the default in the middle).
+_CORRELATION_LENGTHS = {"langevin": (0.2, 0.1, 0.05), "heat": (0.3, 0.15, 0.08), "chromatin": (1.2, 0.6, 0.3)}
 
 PRESETS: dict[str, Preset] = {
     # About 30 minutes on a 2-core CPU (12.5 of scaling rows under load, 17 of accuracy
@@ -97,7 +127,13 @@ PRESETS: dict[str, Preset] = {
         seeds=(0,),
         training={"time_budget": 45.0},
         repeats=1,
-        time_limit={"scaling": 180.0, "accuracy": 240.0},
+        time_limit={"scaling": 180.0, "accuracy": 240.0, "robustness": 600.0},
+        # The quick robustness sweep (~35 min on a 2-core CPU): one grid per problem, the
+        # three correlation lengths, 1/5/10 % noise, the defaults a user gets.
+        robustness={"langevin": {"grids": (128,), "correlation_lengths": _CORRELATION_LENGTHS["langevin"]},
+                    "heat": {"grids": (64,), "correlation_lengths": _CORRELATION_LENGTHS["heat"]},
+                    "chromatin": {"grids": (64,), "correlation_lengths": _CORRELATION_LENGTHS["chromatin"]}},
+        robustness_noises=(0.01, 0.05, 0.1),
     ),
     # The full grid, meant for a GPU (problems at their default grids and training settings).
     "paper": Preset(
@@ -109,7 +145,11 @@ PRESETS: dict[str, Preset] = {
         noises=(0.0, 0.01, 0.05, 0.1),
         seeds=(0, 1, 2),
         repeats=5,
-        time_limit={"scaling": 600.0, "accuracy": 7200.0},
+        time_limit={"scaling": 600.0, "accuracy": 7200.0, "robustness": 7200.0},
+        # The full robustness sweep: three grids, three correlation lengths, four noise levels.
+        robustness={name: {"grids": (64, 128, 256), "correlation_lengths": lengths}
+                    for name, lengths in _CORRELATION_LENGTHS.items()},
+        robustness_noises=(0.0, 0.01, 0.05, 0.1),
     ),
 }
 """Named sweeps for ``mollifier bench --preset``."""
@@ -144,6 +184,7 @@ def preset_specs(name: str, device: str = "cpu", memory_limit_gib: float | None 
                                       "backbone": backbone, "grid": options.get("grid"), "noise": noise, "seed": seed,
                                       "order": PROBLEMS[problem].order, "device": device,
                                       "problem_options": options.get("problem_options", {}), "training": dict(p.training)})
+    specs += robustness_specs(p, device)
     for spec in specs:
         spec["time_limit"] = p.time_limit[spec["kind"]]
         limit = p.memory_limit_gib if memory_limit_gib is None else memory_limit_gib
@@ -151,6 +192,26 @@ def preset_specs(name: str, device: str = "cpu", memory_limit_gib: float | None 
             limit = _physical_memory_gib() * 0.7
         if limit:
             spec["memory_limit_bytes"] = int(limit * 2**30)
+    return specs
+
+
+def robustness_specs(p: Preset, device: str = "cpu") -> list[dict[str, Any]]:
+    """The robustness rows of a preset: per problem, grid, correlation length and noise, the
+    trained network and each network-free smoother (smaller grids first)."""
+    specs: list[dict[str, Any]] = []
+    compare = [e for e in p.robustness_engines if e.startswith("direct")]
+    for problem, sweep in p.robustness.items():
+        for grid in sweep["grids"]:
+            for length in sweep["correlation_lengths"]:
+                for noise in p.robustness_noises:
+                    for engine in p.robustness_engines:
+                        spec = {"kind": "robustness", "pde": None, "problem": problem, "engine": engine, "backbone": "mlp",
+                                "grid": grid, "noise": noise, "seed": 0, "order": PROBLEMS[problem].order,
+                                "correlation_length": length, "device": device,
+                                "problem_options": {"correlation_length": length}, "training": dict(p.robustness_training)}
+                        if not engine.startswith("direct"):
+                            spec["compare"] = compare
+                        specs.append(spec)
     return specs
 
 
@@ -341,5 +402,9 @@ def _summary(row: dict[str, Any]) -> str:
     mem_text = f", peak {mem / 2**20:.1f} MiB" if mem is not None else ""
     if row["kind"] == "scaling":
         return f"ok, {row['step_seconds']:.4g} s/step{mem_text}"
+    if row.get("pearson_on_support"):
+        beside = ", ".join(f"{k} {v:.3f}" for k, v in row["pearson_on_support"].items())
+        return (f"ok, Pearson {row['parameter_pearson']:.3f} (on each smoother's support: {beside}), "
+                f"{row['train_seconds']:.1f} s{mem_text}")
     return (f"ok, Pearson {row['parameter_pearson']:.3f}, rel. L2 {row['parameter_relative_l2']:.3f}, "
             f"{row['train_seconds']:.1f} s{mem_text}")

@@ -13,6 +13,9 @@ Kinds:
     ``accuracy``: :func:`mollifier.inverse.train` on
         :func:`mollifier.problems.make_problem` (``problem``, ``grid``, ``noise``,
         ``seed``, ``engine``, ``backbone``, ``problem_options``, ``training``).
+    ``robustness``: as ``accuracy``; a trained row also scores its estimate on the
+        support of each network-free smoother in ``compare`` and records its radius,
+        warm start and diagnostics.
 """
 
 from __future__ import annotations
@@ -64,6 +67,42 @@ def _scaling(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _accuracy(spec: dict[str, Any]) -> dict[str, Any]:
+    return _recover(spec)[0]
+
+
+def _robustness(spec: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    from ..inverse import estimate_parameter
+    from ..inverse.metrics import pearson
+
+    row, problem, result = _recover(spec)
+    metrics = result.metrics
+    row["radius_cells"] = metrics.get("radius_cells")
+    if spec["engine"].startswith("direct"):
+        return row
+    estimate = result.estimates.get(problem.parameter)
+    truth = problem.truth.get(problem.parameter)
+    mask = np.ones(problem.grid.shape, dtype=bool) if problem.metric_mask is None else np.asarray(problem.metric_mask, dtype=bool)
+    on_support = {}
+    for label in spec.get("compare", ()):
+        _, smoother = split_method(label)
+        free = estimate_parameter(problem, smoother).estimates[problem.parameter]
+        on_support[label] = pearson(estimate, truth, mask & np.isfinite(free))
+    warm = metrics.get("warm_start") or {}
+    row.update(
+        pearson_on_support=on_support,
+        radius_rule=metrics.get("radius_rule"),
+        diagnostics=[f["code"] for f in metrics.get("diagnostics") or []],
+        fit_check=metrics.get("fit_check"),
+        warm_start={"anchored": warm.get("anchored"), "anchored_at_step": warm.get("anchored_at_step"),
+                    "check": warm.get("check"), "network_free_radius_cells": warm.get("network_free_radius_cells")},
+    )
+    return row
+
+
+def _recover(spec: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
+    """The recovery of an accuracy or robustness row: ``(row fields, problem, result)``."""
     from ..inverse import TrainConfig, recover
     from ..problems import PROBLEMS, make_problem
 
@@ -75,7 +114,12 @@ def _accuracy(spec: dict[str, Any]) -> dict[str, Any]:
         options = {**PROBLEMS[spec["problem"]].training, **spec.get("training", {})}
         options.update(engine=engine, backbone=spec["backbone"], seed=spec["seed"], device=spec.get("device", "cpu"),
                        log_every=0, checkpoint_every=0, progress=False)
-    result = recover(problem, TrainConfig.from_dict(options))
+    if engine == "direct" and spec.get("kind") == "robustness":  # no second, memory-profiled pass
+        from ..inverse.direct import estimate_from_config
+
+        result = estimate_from_config(problem, TrainConfig.from_dict(options), measure_memory=False)
+    else:
+        result = recover(problem, TrainConfig.from_dict(options))
     metrics = result.metrics
     _save_maps(spec, problem, result.estimates.get(problem.parameter))
     keep = ("parameter", "recovery", "parameter_pearson", "parameter_relative_l2", "train_seconds", "step_seconds",
@@ -83,7 +127,7 @@ def _accuracy(spec: dict[str, Any]) -> dict[str, Any]:
     row = {"status": "ok", "error": None, **{k: metrics.get(k) for k in keep}}
     if engine == "direct":
         row.update(recovery="network-free", step_seconds=None)
-    return row
+    return row, problem, result
 
 
 def split_method(label: str) -> tuple[str, str]:
@@ -116,7 +160,7 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(int(spec["threads"]))
-    kinds = {"scaling": _scaling, "accuracy": _accuracy}
+    kinds = {"scaling": _scaling, "accuracy": _accuracy, "robustness": _robustness}
     try:
         if spec.get("kind") not in kinds:
             raise ValueError(f"unknown row kind {spec.get('kind')!r}; allowed: {', '.join(kinds)}")

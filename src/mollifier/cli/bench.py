@@ -81,8 +81,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sweep.add_argument("--memory-limit", type=float, default=None, metavar="GIB",
                        help="per-row address-space cap in GiB, so a runaway row fails as 'out of memory' "
                        "instead of waking the OOM killer (0: none; default: 70%% of RAM on CPU, none on CUDA)")
-    sweep.add_argument("--kind", choices=["scaling", "accuracy"], default=None,
-                       help="run only the preset's scaling rows or only its accuracy rows (default: both)")
+    sweep.add_argument("--kind", choices=["scaling", "accuracy", "robustness"], default=None,
+                       help="run only the preset's scaling, accuracy or robustness rows (default: scaling and accuracy; "
+                       "robustness = the trained network beside every network-free smoother over grid sizes, "
+                       "correlation lengths and noise levels, at the library's defaults)")
     sweep.add_argument("--retry-failed", action="store_true",
                        help="also re-run rows recorded as timeout / out of memory / error / skipped")
 
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_preset(args: argparse.Namespace) -> int:
     """Run a preset sweep into the results file (rows spread over the ranks under torchrun)."""
-    from ..bench.suite import command_line, machine_description, preset_specs, run_sweep
+    from ..bench.suite import DEFAULT_KINDS, command_line, machine_description, preset_specs, run_sweep
     from ..distributed.context import session
 
     single = [f"--{n}" for n in _DEFAULTS if getattr(args, n) is not None] + (["--json"] if args.json else [])
@@ -139,8 +141,8 @@ def _run_preset(args: argparse.Namespace) -> int:
     if args.memory_limit is not None and args.memory_limit < 0:
         raise ValueError(f"--memory-limit must be >= 0 GiB (0: none); got {args.memory_limit}")
     specs = preset_specs(args.preset, device=args.device, memory_limit_gib=args.memory_limit)
-    if args.kind is not None:
-        specs = [spec for spec in specs if spec["kind"] == args.kind]
+    kinds = (args.kind,) if args.kind is not None else DEFAULT_KINDS
+    specs = [spec for spec in specs if spec["kind"] in kinds]
     meta = {"machine": machine_description(args.device), "command": command_line()}
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     with session(device=args.device) as ctx:  # a no-op unless launched by torchrun

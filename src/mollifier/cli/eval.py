@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", required=True, metavar="N[,N...]", help="points per axis: one number, or one per axis")
     p.add_argument("--engine", choices=list(ENGINES), help="engine of --derivatives (default: the run's)")
     p.add_argument("--derivatives", action="store_true", help="also the gradient and Laplacian of the observed field")
+    p.add_argument("--radius", type=float, metavar="R",
+                   help="mollifier radius of --derivatives in physical units (default: the run's; it must "
+                        "span at least 2 cells of the new grid)")
     p.add_argument("--out", type=Path, help="output .npz (default: RUN_DIR/eval-<shape>.npz)")
     p.add_argument("--json", action="store_true", help="print one JSON object describing the output")
 
@@ -57,7 +60,15 @@ def run(args: argparse.Namespace) -> int:
     if args.derivatives:
         requests = {f"u_x{a}": tuple(int(a == b) for b in range(grid.ndim)) for a in range(grid.ndim)}
         requests["lap_u"] = laplacian(grid.ndim)
-        derived = trained.derivatives("u", grid, requests, engine=args.engine)
+        engine = args.engine or trained.engine
+        options = {"radius": args.radius} if args.radius is not None and engine == "mollifier" else {}
+        try:
+            derived = trained.derivatives("u", grid, requests, engine=args.engine, **options)
+        except ValueError as err:
+            if "`radius`" in str(err) and args.radius is None:
+                raise ValueError(f"{err}; the run's radius is too narrow for this grid: pass a finer "
+                                 "--grid or a wider --radius") from None
+            raise
         arrays.update({f"{args.engine or trained.engine}_{k}": v for k, v in derived.items()})
     out = args.out or args.run_dir / f"eval-{'x'.join(str(n) for n in shape)}.npz"
     write_npz(out, arrays)

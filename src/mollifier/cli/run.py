@@ -60,7 +60,12 @@ def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True)
     p.add_argument("--grid", type=int, help="samples per axis (default: the problem's)")
     p.add_argument("--steps", type=int, help="Adam steps")
     p.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
-    p.add_argument("--radius", type=float, help="mollifier support radius in physical units")
+    p.add_argument("--radius", type=_radius, help="mollifier support radius in physical units, or 'auto' (default: "
+                   "chosen from the data; for training a fraction of the network-free bias-variance optimum)")
+    p.add_argument("--warm-start", choices=["auto", "none", "anchor"],
+                   help="start from what the data say (default: none; auto: if the field network misses the data's detail "
+                   "a quarter of the way in, anchor it to the smoothed data and restart the unknowns at the "
+                   "network-free estimate; anchor: do that from the first step)")
     p.add_argument("--time-budget", type=float, help="stop training after this many seconds (equal-cost comparisons)")
     p.add_argument("--seed", type=int, help="seed of data and initialisation (default: 0)")
     p.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
@@ -73,6 +78,18 @@ def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True)
     p.add_argument("--config", type=Path, help="TOML or JSON file; flags given here win over it")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--json", action="store_true", help="end with one JSON object of metrics on stdout")
+
+
+def _radius(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive radius (physical units) or 'auto', got {text!r}")
+    return value
 
 
 def load_config(path: Path | None) -> dict[str, Any]:
@@ -128,7 +145,8 @@ def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) ->
         if value is not None:
             problem_kwargs[key] = value
     flag_map = {"time_budget": "time_budget", "engine": "engine", "backbone": "backbone", "steps": "steps",
-                "lbfgs_steps": "lbfgs_steps", "radius": "radius", "device": "device", "smoother": "smoother"}
+                "lbfgs_steps": "lbfgs_steps", "radius": "radius", "device": "device", "smoother": "smoother",
+                "warm_start": "warm_start"}
     for flag, key in flag_map.items():
         value = getattr(args, flag, None)
         if value is not None:
@@ -210,7 +228,27 @@ def execute(
 
 
 def summary(metrics: dict[str, Any]) -> str:
-    """One human-readable line of the headline metrics."""
+    """Human-readable lines: the headline metrics, the radius and warm start, and what limits the run."""
+    from ..inverse.diagnostics import format_findings
+
+    lines = [_headline(metrics)]
+    if metrics.get("engine") == "mollifier" and metrics.get("radius_cells") is not None:
+        warm = metrics.get("warm_start") or {}
+        check = warm.get("check") or {}
+        detail = f"radius {metrics['radius_cells']:g} cells ({metrics.get('radius_rule') or 'fixed'})"
+        if warm.get("anchored"):
+            detail += f"; field anchored to the smoothed data at step {warm.get('anchored_at_step', 0)}"
+            if check:
+                detail += f" (it missed {check['derivative_misfit']:.3g} x the noise in its highest derivative)"
+        elif check:
+            detail += f"; field check at step {check['step']}: {check['derivative_misfit']:.3g} x the noise, not anchored"
+        lines.append(detail)
+    findings = metrics.get("diagnostics") or []
+    lines += [f"limit: {line}" for line in format_findings(findings)]
+    return "\n".join(lines)
+
+
+def _headline(metrics: dict[str, Any]) -> str:
     return (
         f"{metrics['problem']} [{metrics['engine']}, {metrics['backbone']}, noise {metrics['noise']:g}]: "
         f"{metrics['parameter']} ({metrics['recovery']}) Pearson {metrics['parameter_pearson']:.4f}, "

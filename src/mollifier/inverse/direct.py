@@ -137,7 +137,8 @@ def estimate_from_config(
 ) -> Result:
     """:func:`estimate_parameter` with ``config.smoother`` and ``config.radius``, written to
     ``out_dir`` (locked while it runs) like a trained run."""
-    result = estimate_parameter(problem, config.smoother, config.radius, measure_memory=measure_memory)
+    radius = None if config.radius == "auto" else config.radius  # None: chosen from the data
+    result = estimate_parameter(problem, config.smoother, radius, measure_memory=measure_memory)
     if out_dir is None:
         return result
     out = Path(out_dir)

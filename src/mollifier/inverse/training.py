@@ -31,6 +31,7 @@ import torch
 
 from ..core.engines import ENGINES
 from ..core.errors import check_choice, check_positive_int
+from ..core.operators import normalize_requests
 from ..distributed.collectives import guard
 from ..distributed.context import DistributedContext, current
 from ..network_free import SMOOTHERS
@@ -46,6 +47,20 @@ from .problem import InverseProblem
 from .recovery import Result, arrays_of, headline, recovered_arrays, score, score_baselines
 from .results import write_config, write_results
 from .trained import MODEL_NAME, save_networks
+from .warm_start import (
+    ANCHOR_THRESHOLD,
+    WARM_STARTS,
+    anchor_to_data,
+    anchored_state,
+    derivative_misfit,
+    field_on_grid,
+    fit_unknowns,
+    install_anchor,
+    is_anchored,
+    minimum_cells,
+    network_free_start,
+    training_radius,
+)
 
 __all__ = ["METHODS", "RECOVERIES", "NonFiniteLossError", "TrainConfig", "TrainResult", "train"]
 
@@ -74,8 +89,18 @@ class TrainConfig:
             does not take is an error.
         smoother: Smoother of the ``direct`` estimate (``mollifier``, ``savgol``,
             ``gaussian``, ``spline``).
-        radius: Mollifier radius in physical units (``None``: the problem's default for
-            training, chosen from the data for ``direct``).
+        radius: Mollifier radius in physical units; ``"auto"`` (default): chosen from the
+            data (:func:`~mollifier.inverse.warm_start.training_radius` for training: a
+            fraction of the network-free bias-variance optimum; the optimum itself for
+            ``direct``); ``None``: the problem's declared radius.
+        warm_start: Starting from what the data say
+            (:data:`~mollifier.inverse.warm_start.WARM_STARTS`): ``none`` (default) trains
+            the networks from their initialisation; ``auto`` checks the field against the
+            data's highest-order derivative a quarter of the way in (or at the end of
+            ``residual_warmup``) and, if it misses detail the data resolve, anchors the
+            field to the smoothed data and restarts the unknowns' networks at the
+            network-free estimate; ``anchor`` does that from the first step. Off by
+            default because it did not win in the robustness sweep (docs/benchmarks.md).
         steps: Adam steps.
         lr: Adam learning rate at the start.
         lr_final: Learning rate reached at the last Adam step (exponential decay).
@@ -107,7 +132,8 @@ class TrainConfig:
     backbone_options: dict[str, Any] = field(default_factory=dict)
     engine_options: dict[str, Any] = field(default_factory=dict)
     smoother: str = "mollifier"
-    radius: float | None = None
+    radius: float | str | None = "auto"
+    warm_start: str = "none"
     steps: int = 2000
     lr: float = 5e-3
     lr_final: float = 5e-4
@@ -140,14 +166,17 @@ class TrainConfig:
         check_positive_int("seed", self.seed, minimum=0)
         check_choice("recovery", self.recovery, RECOVERIES)
         check_choice("dtype", self.dtype, ("float32", "float64"))
+        check_choice("warm_start", self.warm_start, WARM_STARTS)
         if not isinstance(self.device, str):
             raise TypeError(f"`device` must be a string such as 'auto', 'cpu' or 'cuda'; got {self.device!r}")
         for name in ("lr", "lr_final"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"`{name}` must be a positive number; got {value!r}")
-        if self.radius is not None and (isinstance(self.radius, bool) or not isinstance(self.radius, (int, float)) or not self.radius > 0):
-            raise ValueError(f"`radius` must be a positive number (physical units) or None; got {self.radius!r}")
+        if self.radius is not None and self.radius != "auto" and (
+            isinstance(self.radius, bool) or not isinstance(self.radius, (int, float)) or not self.radius > 0
+        ):
+            raise ValueError(f"`radius` must be a positive number (physical units), 'auto' or None; got {self.radius!r}")
         if self.time_budget is not None and not (isinstance(self.time_budget, (int, float)) and self.time_budget > 0):
             raise ValueError(f"`time_budget` must be a positive number of seconds or None; got {self.time_budget!r}")
         for name in ("backbone_options", "engine_options"):
@@ -267,12 +296,26 @@ class _Run:
         self.log = log
         self.peak_memory: int | None = None
         self.lbfgs_done = False
+        self.warm_report: dict[str, Any] = {"mode": config.warm_start}
+        self.until = config.steps  # the Adam phase runs to this step
 
     # -- set-up ------------------------------------------------------------------------
 
     def build(self) -> None:
         """Model (seeded, the global RNG state restored), objective, Adam and its schedule."""
         config = self.config
+        t0 = time.perf_counter()
+        self.start = network_free_start(self.problem)
+        self.start_seconds = time.perf_counter() - t0
+        radius, self.radius_rule = config.radius, None
+        takes_radius = config.engine == "mollifier"
+        if radius == "auto":
+            if takes_radius:
+                radius, _, self.radius_rule = training_radius(self.problem, self.start)
+            else:
+                radius = None
+        elif takes_radius:
+            self.radius_rule = "the problem's default" if radius is None else "fixed"
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(config.seed)
             self.model = InverseModel(
@@ -280,7 +323,7 @@ class _Run:
                 engine=config.engine,
                 backbone=config.backbone,
                 backbone_options=config.backbone_options,
-                radius=config.radius,
+                radius=radius,
                 engine_options=config.engine_options,
                 networks=self.networks,
             ).to(device=self.device, dtype=self.dtype)
@@ -295,8 +338,69 @@ class _Run:
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=gamma)
         self.state = TrainState(self.problem, config, self.model, self.optimizer, self.ctx, self.out, self.log)
 
+    def can_anchor(self) -> bool:
+        """Whether this run may anchor its field (:mod:`.warm_start`); says why not in the report."""
+        config, report = self.config, self.warm_report
+        if config.warm_start == "none":
+            return False
+        if self.start is None:
+            report["skipped"] = "the data are incomplete or have several channels: no network-free start"
+        elif config.engine != "mollifier":
+            report["skipped"] = "anchoring needs the mollifier engine"
+        elif self.networks:
+            report["skipped"] = "your own networks are trained as given, never wrapped in an anchor"
+        else:
+            return True
+        return False
+
+    def anchor(self, step: int) -> None:
+        """Anchor the field to the smoothed data and start the unknowns at the network-free estimate."""
+        assert self.start is not None
+        t0 = time.perf_counter()
+        anchor_to_data(self.model, self.start, restart=step == 0)
+        self.optimizer.state.clear()  # Adam's moments would carry the field back to where it was
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            self.warm_report["unknowns"] = fit_unknowns(self.model, self.problem, self.start, seed=self.config.seed)
+        seconds = time.perf_counter() - t0
+        self.state.elapsed += seconds
+        self.warm_report.update(anchored_at_step=step, anchor_seconds=seconds)
+
+    def warm(self) -> None:
+        """At the start: the network-free start's time, and the anchor for ``warm_start="anchor"``."""
+        self.state.elapsed += self.start_seconds
+        self.warm_report["network_free_seconds"] = self.start_seconds
+        if self.config.warm_start == "anchor" and self.can_anchor():
+            self.anchor(0)
+
+    def check_field(self, state: TrainState, entry: dict[str, float]) -> None:
+        """``warm_start="auto"``, at step :meth:`check_step`: if the field misses the data's
+        detail (:func:`~mollifier.inverse.warm_start.derivative_misfit` above
+        ``ANCHOR_THRESHOLD``), anchor it and restart the unknowns at the network-free estimate."""
+        report = self.warm_report
+        if state.step != self.check_step() or "check" in report:
+            return
+        assert self.start is not None
+        t0 = time.perf_counter()
+        ratio = derivative_misfit(self.problem, field_on_grid(self.model), self.start)
+        state.elapsed += time.perf_counter() - t0
+        entry["field_check"] = ratio
+        report["check"] = {"step": state.step, "derivative_misfit": ratio, "threshold": ANCHOR_THRESHOLD,
+                           "anchored": ratio > ANCHOR_THRESHOLD}
+        if ratio > ANCHOR_THRESHOLD:
+            state.say(f"step {state.step}: the field misses the data's detail ({ratio:.3g} x the noise in its highest "
+                      "derivative); anchored it to the smoothed data")
+            self.anchor(state.step)
+
+    def check_step(self) -> int:
+        """When ``warm_start="auto"`` checks the field: a quarter of the steps, or the end of
+        the residual warm-up if later (the field has fitted the data by then)."""
+        return max(self.config.residual_warmup, self.config.steps // 4)
+
     def restore(self, checkpoint: dict[str, Any]) -> None:
         """Continue from a checkpoint: model, optimiser, schedule, history, step, time."""
+        if anchored_state(checkpoint["model"]):
+            install_anchor(self.model)  # filled by the state below
+        self.warm_report = checkpoint.get("warm_start", self.warm_report)
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
@@ -319,6 +423,7 @@ class _Run:
                 "elapsed": self.state.elapsed,
                 "peak_memory": self.peak_memory,
                 "lbfgs_done": self.lbfgs_done,
+                "warm_start": self.warm_report,
                 "config": self.record,
             },
         )
@@ -335,10 +440,14 @@ class _Run:
         self.build()
         if checkpoint is not None:
             self.restore(checkpoint)
+        else:
+            self.warm()
         if self.out is not None and self.ctx.is_main:
             remove_stale_temporaries(self.out)  # left by a run killed while writing
             write_config(self.out, self.record)
         try:
+            if self.config.warm_start == "auto" and 0 < self.check_step() < self.config.steps and self.can_anchor():
+                hooks.callbacks.insert(0, _Hook(on_step_end=self.check_field))
             hooks.on_train_start(self.state)
             self.adam(hooks)
             if self.config.lbfgs_steps and not self.lbfgs_done:
@@ -363,7 +472,7 @@ class _Run:
 
     def adam(self, hooks: CallbackList) -> None:
         config, state = self.config, self.state
-        while state.step < config.steps and state.stop_reason is None:
+        while state.step < self.until and state.stop_reason is None:
             step = state.step
             t0 = time.perf_counter()
             self.optimizer.zero_grad(set_to_none=True)
@@ -389,7 +498,7 @@ class _Run:
                 state.elapsed += seconds
                 state.step += 1
             entry = {"step": state.step, **parts, "lr": lr, "seconds": seconds}
-            if config.log_every and (state.step % config.log_every == 0 or state.step == config.steps):
+            if config.log_every and (state.step % config.log_every == 0 or state.step == self.until):
                 scores = score(self.problem, recovered_arrays(self.problem, *self.objective.full(d, p), self.objective.known))
                 entry["parameter_error"] = headline(scores, self.mode, self.problem.parameter)["parameter_relative_l2"]
                 hooks.on_evaluation(state, entry)
@@ -425,6 +534,8 @@ class _Run:
         d, p = self.objective.full(d, p)
         recovered = recovered_arrays(problem, d, p, self.objective.known)
         scores = score(problem, recovered)
+        fit = d["u"].detach().cpu().double().numpy()[0]
+        findings, fit_check = self.diagnose(fit, recovered)
         metrics: dict[str, Any] = {
             "problem": problem.name,
             "engine": self.config.engine,
@@ -442,18 +553,56 @@ class _Run:
             "learned": scores.get("learned", {}),
             "baselines": score_baselines(problem),
             "radius": self.model.radius(),
+            "radius_cells": self.radius_cells(),
+            "radius_rule": self.radius_rule,
+            "warm_start": self.warm_summary(),
+            "diagnostics": findings,
+            "fit_check": fit_check,
             "device": str(self.device),
             "torch": torch.__version__,
             "step_seconds": state.elapsed / max(len(state.history), 1),
         }
         if self.ctx.is_distributed:
             metrics["distributed"] = self.objective.summary()
-        fit = d["u"].detach().cpu().double().numpy()[0]
         result = Result(metrics=metrics, arrays=arrays_of(problem, fit, recovered), history=state.history, model=self.model, out_dir=self.out)
         if self.out is not None and self.ctx.is_main:
             save_networks(self.out / MODEL_NAME, self.model, self.config)
             write_results(self.out, result)
         return result
+
+
+    def radius_cells(self) -> float | None:
+        radius = self.model.radius()
+        return None if radius is None else radius[0] / self.problem.grid.spacing[0]
+
+    def warm_summary(self) -> dict[str, Any]:
+        report = dict(self.warm_report)
+        report["anchored"] = is_anchored(self.model)
+        if self.start is not None:
+            report["network_free_radius_cells"] = self.start.radius_cells
+        return report
+
+    def diagnose(self, fit: Any, recovered: dict[str, Any]) -> tuple[list[dict[str, str]], dict[str, Any]]:
+        from .diagnostics import diagnose
+
+        problem, config = self.problem, self.config
+        estimate = recovered.get(self.mode, {}).get(problem.parameter)
+        order = max(sum(i) for spec in normalize_requests(problem.derivatives, problem.grid.ndim).values() for i in spec)
+        return diagnose(
+            problem, fit, estimate, self.start, steps_done=self.state.step, steps=self.until,
+            stop_reason=self.state.stop_reason, radius_cells=self.radius_cells(), radius_floor=minimum_cells(order),
+            radius_auto=config.radius == "auto" and config.engine == "mollifier", anchored=is_anchored(self.model),
+        )
+
+
+class _Hook(Callback):
+    """A callback from a function (the run's own checks)."""
+
+    def __init__(self, on_step_end: Callable[[TrainState, dict[str, float]], None]) -> None:
+        self._on_step_end = on_step_end
+
+    def on_step_end(self, state: TrainState, entry: dict[str, float]) -> None:
+        self._on_step_end(state, entry)
 
 
 def _headline_mode(problem: InverseProblem, config: TrainConfig) -> str:

@@ -7,7 +7,8 @@ the tools; :func:`mollifier.inverse.estimate_parameter` applies a problem's dire
 to them and scores the estimate like a trained run.
 """
 
-from .radius import auto_radius, noise_std
+from .extend import extend_edges, smooth_on_halo
+from .radius import auto_radius, noise_gain, noise_std
 from .smoothers import SMOOTHERS, smoothed_derivatives
 
-__all__ = ["SMOOTHERS", "auto_radius", "noise_std", "smoothed_derivatives"]
+__all__ = ["SMOOTHERS", "auto_radius", "extend_edges", "noise_gain", "noise_std", "smooth_on_halo", "smoothed_derivatives"]

@@ -28,7 +28,7 @@ from ..core.mollifiers import AbstractMollifier, get_mollifier
 from ..core.operators import MultiIndex, derivatives, normalize_spec
 from ..core.stencils import stencil_on
 
-__all__ = ["auto_radius", "noise_std"]
+__all__ = ["auto_radius", "noise_gain", "noise_std"]
 
 
 def noise_std(values: np.ndarray) -> float:
@@ -56,6 +56,19 @@ def _noise_gain(spec: Mapping[MultiIndex, float], mollifier: AbstractMollifier, 
                 product *= float(taps(axis, oa) @ taps(axis, ob))
             total += wa * wb * product
     return total
+
+
+def noise_gain(spec: object, spacing: Sequence[float], cells: float, kernel: str | AbstractMollifier = "bump") -> float:
+    """``||K||^2``, the sum of squared weights of the mollified stencil of ``spec`` at a
+    radius of ``cells`` grid cells: white noise of standard deviation ``sigma`` gives the
+    derivative estimate a variance ``sigma^2 ||K||^2``.
+
+    Example:
+        >>> round(noise_gain((0,), (1.0,), 4.0), 3)  # smoothing 1-D white noise at 4 cells
+        0.167
+    """
+    spacing = tuple(float(h) for h in spacing)
+    return _noise_gain(normalize_spec("spec", spec, len(spacing)), get_mollifier(kernel), spacing, float(cells))
 
 
 def _crop_like(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
