@@ -57,7 +57,7 @@ from .warm_start import (
     fit_unknowns,
     install_anchor,
     is_anchored,
-    minimum_cells,
+    training_floor_cells,
     network_free_start,
     training_radius,
 )
@@ -590,7 +590,7 @@ class _Run:
         order = max(sum(i) for spec in normalize_requests(problem.derivatives, problem.grid.ndim).values() for i in spec)
         return diagnose(
             problem, fit, estimate, self.start, steps_done=self.state.step, steps=self.until,
-            stop_reason=self.state.stop_reason, radius_cells=self.radius_cells(), radius_floor=minimum_cells(order),
+            stop_reason=self.state.stop_reason, radius_cells=self.radius_cells(), radius_floor=training_floor_cells(order),
             radius_auto=config.radius == "auto" and config.engine == "mollifier", anchored=is_anchored(self.model),
         )
 
