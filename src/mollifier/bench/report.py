@@ -261,6 +261,10 @@ def robustness_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+COLLAPSE_MARGIN = 0.1
+"""A headline recovery this far (Pearson) below the other recovery of the same run has collapsed."""
+
+
 def _why(net: dict[str, Any], cell: dict[str, Any]) -> str:
     """Why a robustness target is missed, from the network row's own diagnostics."""
     parts = []
@@ -278,6 +282,14 @@ def _why(net: dict[str, Any], cell: dict[str, Any]) -> str:
         parts.append(f"field check {check.get('derivative_misfit', float('nan')):.2g} x noise: not anchored")
     if "time-budget" in codes:
         parts.append("stopped at its time budget")
+    recoveries = net.get("recoveries") or {}
+    other = {"learned": "direct", "direct": "learned"}.get(net.get("recovery") or "", "")
+    if recoveries.get(other) is not None and recoveries[other] - net["parameter_pearson"] > COLLAPSE_MARGIN:
+        parts.append(f"the {net['recovery']} recovery collapsed (Pearson {net['parameter_pearson']:.3g}; the {other} "
+                     f"recovery from the same trained field scores {recoveries[other]:.3g})")
+    if not parts and "network-free-better" in codes:
+        parts.append("the run flagged that the network-free estimate scores higher; its fit reaches the noise "
+                     "level, so no capacity or noise finding explains the gap")
     if not codes:
         parts.append("the fit reaches the noise level: the network's smoothing prior is no stronger than the best "
                      "smoother's here")

@@ -95,6 +95,9 @@ def _robustness(spec: dict[str, Any]) -> dict[str, Any]:
         radius_rule=metrics.get("radius_rule"),
         diagnostics=[f["code"] for f in metrics.get("diagnostics") or []],
         fit_check=metrics.get("fit_check"),
+        # both recoveries of the unknown from the same trained networks (the headline is one)
+        recoveries={mode: (metrics.get(mode) or {}).get(problem.parameter, {}).get("pearson")
+                    for mode in ("direct", "learned")},
         warm_start={"anchored": warm.get("anchored"), "anchored_at_step": warm.get("anchored_at_step"),
                     "check": warm.get("check"), "network_free_radius_cells": warm.get("network_free_radius_cells")},
     )

@@ -344,7 +344,7 @@ class _Run:
         if config.warm_start == "none":
             return False
         if self.start is None:
-            report["skipped"] = "the data are incomplete or have several channels: no network-free start"
+            report["skipped"] = "the data are scattered, incomplete or have several channels: no network-free start"
         elif config.engine != "mollifier":
             report["skipped"] = "anchoring needs the mollifier engine"
         elif self.networks:

@@ -164,12 +164,12 @@ def training_radius(problem: InverseProblem, start: NetworkFreeStart | None) -> 
     order = max(sum(i) for i in _highest(problem))
     floor = training_floor_cells(order)
     spacing = problem.grid.spacing
-    if start is None:  # incomplete data: no rule applies; the problem's radius, else the floor
+    if start is None:  # scattered or incomplete data: no rule applies; the problem's radius, else the floor
         if problem.radius is not None:
             radius = tuple(problem.radius) if isinstance(problem.radius, (tuple, list)) else (float(problem.radius),) * len(spacing)
-            return radius, radius[0] / spacing[0], "auto: the problem's default (the data are incomplete, so no rule applies)"
+            return radius, radius[0] / spacing[0], "auto: the problem's default (no rule applies to scattered or incomplete data)"
         cells = max(floor, 4.0)
-        return tuple(cells * h for h in spacing), cells, f"auto: {cells:g} cells (the data are incomplete, so no rule applies)"
+        return tuple(cells * h for h in spacing), cells, f"auto: {cells:g} cells (no rule applies to scattered or incomplete data)"
     cells = max(floor, float(round(RADIUS_RATIO * start.radius_cells)))
     rule = (f"auto: {RADIUS_RATIO:g} x the network-free optimum ({start.radius_cells:g} cells), "
             f"at least {floor:g} cells")
