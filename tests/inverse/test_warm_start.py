@@ -63,7 +63,7 @@ def test_training_radius_is_a_fixed_fraction_of_the_network_free_optimum_and_res
 
 
 def test_train_config_radius_and_warm_start_values():
-    assert TrainConfig().radius == "auto" and TrainConfig().warm_start == "none"
+    assert TrainConfig().radius == "auto" and TrainConfig().warm_start == "auto"
     TrainConfig(radius=0.1, warm_start="none")
     with pytest.raises(ValueError, match="radius"):
         TrainConfig(radius="big")
@@ -77,7 +77,7 @@ def test_anchoring_makes_the_field_the_smoothed_data(name):
     start = network_free_start(problem)
     torch.manual_seed(0)
     model = InverseModel(problem, radius=3 * problem.grid.spacing[0]).double()
-    anchored = anchor_to_data(model, start, restart=True)
+    anchored = anchor_to_data(model, start)
     assert isinstance(model.field.net, AnchoredField) and anchored is model.field.net
     coords = model.engine.coords(torch.float64, "cpu")
     with torch.no_grad():
@@ -85,7 +85,7 @@ def test_anchoring_makes_the_field_the_smoothed_data(name):
     smooth = smooth_on_halo(problem.observations.values, problem.grid.spacing, start.radius, model.engine.halo,
                             periodic=problem.boundary == "periodic")[0]
     np.testing.assert_allclose(field.numpy(), smooth, atol=1e-9)
-    # mid-training, the network's own field is kept at non-periodic edges, the smoothed data inside
+    # with keep_edges, the network's own field is kept at non-periodic edges, the smoothed data inside
     weight = edge_weight((8,), (2,), 3.0, periodic=False)
     assert weight[0] == weight[2] == 0.0 and weight[-1] == 0.0 and weight[5] == 1.0 and 0 < weight[3] < 1
 

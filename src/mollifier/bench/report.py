@@ -302,7 +302,7 @@ def robustness_section(rows: list[dict[str, Any]]) -> list[str]:
     if not cells:
         return []
     lines = ["", "## Robustness: the trained network beside every network-free smoother", "",
-             "Defaults a user gets (`radius=\"auto\"`, `warm_start=\"none\"` unless the row says otherwise, the problem's steps), seed 0, over "
+             "Defaults a user gets (`radius=\"auto\"`, `warm_start=\"auto\"`, the problem's steps), seed 0, over "
              "grid size, correlation length of the parameter field (smooth to rough) and noise. Each comparison "
              "is on the smoother's support (the points where it gives an estimate, inside the metric mask): "
              "\"network on support\" is the network's Pearson there. Targets: (1) the network is never below any "

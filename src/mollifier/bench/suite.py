@@ -11,7 +11,7 @@ Two kinds of rows:
 - ``robustness``: the trained network beside every network-free smoother, at equal
   seeds, over each benchmark's grid size, the correlation length of its parameter field
   (smooth to rough) and the noise level, all at the library's defaults (``radius="auto"``,
-  ``warm_start="none"``, the problem's steps). A trained row also records its Pearson on
+  ``warm_start="auto"``, the problem's steps). A trained row also records its Pearson on
   each smoother's support (the points where that smoother gives an estimate), its
   diagnostics and what its warm start did, so the report can compare like with like and
   say why a target is missed.

@@ -63,9 +63,9 @@ def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True)
     p.add_argument("--radius", type=_radius, help="mollifier support radius in physical units, or 'auto' (default: "
                    "chosen from the data; for training a fraction of the network-free bias-variance optimum)")
     p.add_argument("--warm-start", choices=["auto", "none", "anchor"],
-                   help="start from what the data say (default: none; auto: if the field network misses the data's detail "
-                   "a quarter of the way in, anchor it to the smoothed data and restart the unknowns at the "
-                   "network-free estimate; anchor: do that from the first step)")
+                   help="start from what the data say (default: auto: if the field network misses the data's detail a "
+                   "quarter of the way in, anchor it to the smoothed data and restart the unknowns at the network-free "
+                   "estimate; anchor: do that from the first step; none: never)")
     p.add_argument("--time-budget", type=float, help="stop training after this many seconds (equal-cost comparisons)")
     p.add_argument("--seed", type=int, help="seed of data and initialisation (default: 0)")
     p.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",

@@ -94,13 +94,13 @@ class TrainConfig:
             fraction of the network-free bias-variance optimum; the optimum itself for
             ``direct``); ``None``: the problem's declared radius.
         warm_start: Starting from what the data say
-            (:data:`~mollifier.inverse.warm_start.WARM_STARTS`): ``none`` (default) trains
-            the networks from their initialisation; ``auto`` checks the field against the
-            data's highest-order derivative a quarter of the way in (or at the end of
-            ``residual_warmup``) and, if it misses detail the data resolve, anchors the
-            field to the smoothed data and restarts the unknowns' networks at the
-            network-free estimate; ``anchor`` does that from the first step. Off by
-            default because it did not win in the robustness sweep (docs/benchmarks.md).
+            (:data:`~mollifier.inverse.warm_start.WARM_STARTS`): ``auto`` (default) trains
+            as usual and checks the field against the data's highest-order derivative a
+            quarter of the way in (or at the end of ``residual_warmup``); if it misses
+            detail the data resolve, the field is anchored to the smoothed data and the
+            unknowns' networks restart at the network-free estimate. ``anchor`` does that
+            from the first step; ``none`` never does. Measured: docs/inverse.md, "The
+            radius, warm starts and what limits a run".
         steps: Adam steps.
         lr: Adam learning rate at the start.
         lr_final: Learning rate reached at the last Adam step (exponential decay).
@@ -133,7 +133,7 @@ class TrainConfig:
     engine_options: dict[str, Any] = field(default_factory=dict)
     smoother: str = "mollifier"
     radius: float | str | None = "auto"
-    warm_start: str = "none"
+    warm_start: str = "auto"
     steps: int = 2000
     lr: float = 5e-3
     lr_final: float = 5e-4
@@ -357,7 +357,7 @@ class _Run:
         """Anchor the field to the smoothed data and start the unknowns at the network-free estimate."""
         assert self.start is not None
         t0 = time.perf_counter()
-        anchor_to_data(self.model, self.start, restart=step == 0)
+        anchor_to_data(self.model, self.start)
         self.optimizer.state.clear()  # Adam's moments would carry the field back to where it was
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             self.warm_report["unknowns"] = fit_unknowns(self.model, self.problem, self.start, seed=self.config.seed)

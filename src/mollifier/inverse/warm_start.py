@@ -329,19 +329,24 @@ def edge_weight(shape: tuple[int, ...], halo: tuple[int, ...], ramp_cells: float
     return weight
 
 
-def anchor_to_data(model: "InverseModel", start: NetworkFreeStart, *, restart: bool = False) -> AnchoredField:
+def anchor_to_data(model: "InverseModel", start: NetworkFreeStart, *, keep_edges: bool = False) -> AnchoredField:
     """Anchor the field to the smoothed data, and let the backbone learn a correction.
 
     ``S(data)`` is the data mollified at the network-free radius and continued over the
-    engine's halo (:func:`~mollifier.network_free.smooth_on_halo`). The fixed field is
-    ``base = w S(data) + (1 - w) net``, with ``net`` the backbone's current output and
-    ``w`` (:func:`edge_weight`) 1 farther than the network-free radius from every
-    non-periodic edge (where the smoothing is reliable) and 0 at the edge, where the
-    network's own field continues. The backbone's output layer is then zeroed
-    (:func:`zero_output_layer`), so that the field equals ``base`` now and the backbone
-    learns a correction that starts at zero (a trained or random output would jump
-    about). With ``restart`` (a network not trained yet, whose output means nothing)
-    ``w = 1`` everywhere.
+    engine's halo (:func:`~mollifier.network_free.smooth_on_halo`); the fixed field is
+    ``base = S(data)``. With ``keep_edges`` it is ``w S(data) + (1 - w) net`` instead,
+    with ``net`` the backbone's current output and ``w`` (:func:`edge_weight`) 1 farther
+    than the network-free radius from every non-periodic edge and 0 at the edge. The
+    backbone's output layer is then zeroed (:func:`zero_output_layer`), so that the field
+    equals ``base`` now and the backbone learns a correction that starts at zero (a
+    trained or random output would jump about).
+
+    Training anchors without ``keep_edges``. Measured (seed 0, anchored a quarter of the
+    way in by ``warm_start="auto"``): Langevin without noise, Pearson 0.9996 against 0.94
+    when the half-trained network's edges are kept; heat with a rough diffusivity
+    (correlation length 0.08, 5 % noise) 0.79 against 0.82, noise-free heat 0.984 against
+    0.989: the smoothed data's continuation over the edge never fails badly, a
+    half-trained network's edge can.
     """
     problem = model.problem
     wrapper = model.field
@@ -361,7 +366,7 @@ def anchor_to_data(model: "InverseModel", start: NetworkFreeStart, *, restart: b
     shape = (-1, *([1] * problem.grid.ndim))
     mean = wrapper.mean.detach().cpu().double().numpy().reshape(shape)
     std = wrapper.std.detach().cpu().double().numpy().reshape(shape)
-    weight = 1.0 if restart else edge_weight(problem.grid.shape, halo, start.radius_cells, periodic)
+    weight = edge_weight(problem.grid.shape, halo, start.radius_cells, periodic) if keep_edges else 1.0
     base = weight * (smooth - mean) / std + (1.0 - weight) * before - after
     return install_anchor(model, torch.as_tensor(base))
 
