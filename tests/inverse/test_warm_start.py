@@ -170,3 +170,33 @@ def test_warm_start_leaves_the_network_no_worse_than_the_network_free_estimate()
     free_p = pearson(free.estimates["lambda"], truth, support)
     assert pearson(trained.estimates["lambda"], truth, support) >= free_p - 0.005
     assert pearson(trained.estimates["lambda"], truth, support) > pearson(cold.estimates["lambda"], truth, support)
+
+
+def test_diagnostics_say_when_the_two_recoveries_disagree():
+    """No truth needed: a collapsed recovery disagrees with the other one from the same field."""
+    problem = make_problem("heat", grid=64, noise=0.05, seed=0)
+    from mollifier.problems.forward import simulate_heat
+
+    data = simulate_heat(n=64, rng=0)
+    truth = data["lambda"]
+    rng = np.random.default_rng(0)
+    collapsed = truth.mean() + 1e-3 * rng.standard_normal(truth.shape)  # flat and uncorrelated
+    findings, numbers = diagnose(problem, data["u"][None], collapsed, None, steps_done=10, steps=10,
+                                 recoveries={"direct": truth, "learned": collapsed}, headline="learned")
+    (finding,) = [f for f in findings if f["code"] == "recoveries-disagree"]
+    assert numbers["recoveries_agreement"] < 0.5 and "recovery='direct'" in finding["suggestion"]
+    close = truth + 0.05 * truth.std() * rng.standard_normal(truth.shape)
+    findings, numbers = diagnose(problem, data["u"][None], close, None, steps_done=10, steps=10,
+                                 recoveries={"direct": truth, "learned": close}, headline="learned")
+    assert numbers["recoveries_agreement"] > 0.99 and not [f for f in findings if f["code"] == "recoveries-disagree"]
+
+
+def test_run_takes_the_headline_recovery_from_the_command_line(tmp_path, capsys):
+    import json
+
+    from mollifier.cli.main import main
+
+    out = tmp_path / "run"
+    assert main(["run", "heat", "--grid", "24", "--steps", "3", "--recovery", "learned", "--json", "--no-figures",
+                 "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["recovery"] == "learned"

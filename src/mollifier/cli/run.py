@@ -21,6 +21,7 @@ from ..core.engines import ENGINES
 from ..distributed.context import DistributedContext, session
 from ..inverse import TrainConfig, recover
 from ..inverse.callbacks import LOGGERS
+from ..inverse.training import RECOVERIES
 from ..network_free import SMOOTHERS
 from ..problems import PROBLEMS, ProblemSpec, make_problem
 from ..problems.files import accepted_options, is_problem_file, load_problem_file
@@ -66,6 +67,9 @@ def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True)
                    help="start from what the data say (default: auto: if the field network misses the data's detail a "
                    "quarter of the way in, anchor it to the smoothed data and restart the unknowns at the network-free "
                    "estimate; anchor: do that from the first step; none: never)")
+    p.add_argument("--recovery", choices=list(RECOVERIES),
+                   help="which recovery of the unknown the headline metrics report (default: the problem's; auto: "
+                   "direct where the problem has a direct formula)")
     p.add_argument("--time-budget", type=float, help="stop training after this many seconds (equal-cost comparisons)")
     p.add_argument("--seed", type=int, help="seed of data and initialisation (default: 0)")
     p.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
@@ -146,7 +150,7 @@ def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) ->
             problem_kwargs[key] = value
     flag_map = {"time_budget": "time_budget", "engine": "engine", "backbone": "backbone", "steps": "steps",
                 "lbfgs_steps": "lbfgs_steps", "radius": "radius", "device": "device", "smoother": "smoother",
-                "warm_start": "warm_start"}
+                "warm_start": "warm_start", "recovery": "recovery"}
     for flag, key in flag_map.items():
         value = getattr(args, flag, None)
         if value is not None:

@@ -29,7 +29,7 @@ from .metrics import pearson
 from .problem import InverseProblem
 from .warm_start import NetworkFreeStart, derivative_misfit
 
-__all__ = ["DERIVATIVE_LIMIT", "MISFIT_LIMIT", "NETWORK_FREE_MARGIN", "diagnose", "format_findings"]
+__all__ = ["AGREEMENT_LIMIT", "DERIVATIVE_LIMIT", "MISFIT_LIMIT", "NETWORK_FREE_MARGIN", "diagnose", "format_findings"]
 
 MISFIT_LIMIT = 1.5
 """``fit-above-noise`` fires when the mean squared data misfit exceeds this multiple of
@@ -40,6 +40,14 @@ DERIVATIVE_LIMIT = 2.0
 
 NETWORK_FREE_MARGIN = 0.005
 """``network-free-better`` fires when the network-free Pearson exceeds the trained one by this much."""
+
+
+AGREEMENT_LIMIT = 0.5
+"""``recoveries-disagree`` fires when the direct and learned recoveries of the headline
+unknown, two readings of the same trained field, correlate less than this (Pearson
+between them): one has collapsed. Needs no truth. On the benchmarks they agree to 0.97
+or more; a collapsed learned network scored 0.07 against the truth while the direct
+recovery from the same field scored 0.96."""
 
 
 def _finding(code: str, message: str, suggestion: str) -> dict[str, str]:
@@ -59,6 +67,8 @@ def diagnose(
     radius_floor: float | None = None,
     radius_auto: bool = False,
     anchored: bool = False,
+    recoveries: dict[str, np.ndarray] | None = None,
+    headline: str | None = None,
 ) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """Findings and the numbers behind them.
 
@@ -72,6 +82,8 @@ def diagnose(
         radius_cells, radius_floor, radius_auto: The training radius, its floor, and
             whether ``radius="auto"`` chose it.
         anchored: Whether the field was anchored to the data.
+        recoveries: The headline unknown's ``direct`` and ``learned`` recoveries, where
+            the run has both; ``headline`` is the one the metrics report.
 
     Returns:
         ``(findings, numbers)``.
@@ -123,6 +135,23 @@ def diagnose(
                 f"scores Pearson {free_p:.3f} and the trained network {net_p:.3f} on the points both cover",
                 "use the network-free estimate (--engine direct), or train longer / anchor the field "
                 "(warm_start='anchor')",
+            ))
+    both = recoveries or {}
+    if both.get("direct") is not None and both.get("learned") is not None:
+        direct, learned = (np.asarray(both[k], dtype=float) for k in ("direct", "learned"))
+        support = np.isfinite(direct) & np.isfinite(learned)
+        if problem.metric_mask is not None:
+            support &= np.asarray(problem.metric_mask, dtype=bool)
+        agreement = pearson(np.where(support, direct, np.nan), learned) if support.sum() > 2 else float("nan")
+        numbers["recoveries_agreement"] = agreement
+        if np.isfinite(agreement) and agreement < AGREEMENT_LIMIT:
+            other = "direct" if headline == "learned" else "learned"
+            findings.append(_finding(
+                "recoveries-disagree",
+                f"the direct and learned recoveries of {problem.parameter} from the same trained field disagree "
+                f"(Pearson {agreement:.2f} between them): one has collapsed",
+                f"compare both in arrays.npz; if the {headline or 'headline'} map is flat or noisy, use "
+                f"recovery='{other}' (--recovery {other})",
             ))
     if stop_reason == "time budget" and steps_done < steps:
         findings.append(_finding(

@@ -592,6 +592,8 @@ class _Run:
             problem, fit, estimate, self.start, steps_done=self.state.step, steps=self.until,
             stop_reason=self.state.stop_reason, radius_cells=self.radius_cells(), radius_floor=training_floor_cells(order),
             radius_auto=config.radius == "auto" and config.engine == "mollifier", anchored=is_anchored(self.model),
+            recoveries={mode: recovered.get(mode, {}).get(problem.parameter) for mode in ("direct", "learned")},
+            headline=self.mode,
         )
 
 
