@@ -122,16 +122,7 @@ class LocalizationTable:
 
     def metadata(self) -> dict[str, Any]:
         """The record's metadata (everything but the per-localisation arrays)."""
-        return {
-            "format": self.format,
-            "source": self.source,
-            "columns_used": dict(self.columns_used),
-            "columns_ignored": list(self.columns_ignored),
-            "units": dict(self.units),
-            "pixel_size_nm": self.pixel_size_nm,
-            "pixel_size_source": self.pixel_size_source,
-            "notes": list(self.notes),
-        }
+        return _metadata(self)
 
     def take(self, keep: np.ndarray) -> "LocalizationTable":
         """The localisations where ``keep`` is True (or at the given indices), same metadata."""
@@ -218,16 +209,7 @@ class TableStream:
 
     def metadata(self) -> dict[str, Any]:
         """Metadata shared by every chunk."""
-        return {
-            "format": self.format,
-            "source": self.source,
-            "columns_used": dict(self.columns_used),
-            "columns_ignored": list(self.columns_ignored),
-            "units": dict(self.units),
-            "pixel_size_nm": self.pixel_size_nm,
-            "pixel_size_source": self.pixel_size_source,
-            "notes": list(self.notes),
-        }
+        return _metadata(self)
 
     def chunks(self, chunk_rows: int | None = None) -> Iterator[LocalizationTable]:
         """The rows as tables of at most ``chunk_rows`` (default :data:`CHUNK_ROWS`)
@@ -421,3 +403,17 @@ def _name(table: LocalizationTable) -> str:
 def replace_meta(table: LocalizationTable, **changes: Any) -> LocalizationTable:
     """A copy of ``table`` with some metadata fields changed."""
     return dataclasses.replace(table, **changes)
+
+
+def _metadata(record: Any) -> dict[str, Any]:
+    """The metadata fields a table and a chunked source share, as plain copies."""
+    return {
+        "format": record.format,
+        "source": record.source,
+        "columns_used": dict(record.columns_used),
+        "columns_ignored": list(record.columns_ignored),
+        "units": dict(record.units),
+        "pixel_size_nm": record.pixel_size_nm,
+        "pixel_size_source": record.pixel_size_source,
+        "notes": list(record.notes),
+    }
