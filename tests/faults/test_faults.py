@@ -97,7 +97,9 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, refere
     kills = 0
     while kills < 5:
         resume = (out / "checkpoint.pt").exists()
-        proc = _child(out, *(["--resume"] if resume else []))
+        # 80 ms a step: a run of 240 steps lasts 19 s or more on any CPU, so each kill, 2-6 s
+        # after its start, leaves at least 90 steps for the next run: at least 3 kills land
+        proc = _child(out, *(["--resume"] if resume else []), "--pace", "0.08")
         time.sleep(rng.uniform(2.0, 6.0))  # python + torch start-up, then some steps
         if proc.poll() is not None:
             break
