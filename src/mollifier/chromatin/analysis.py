@@ -357,7 +357,8 @@ def estimate_trained(problem: InverseProblem, shape: tuple[int, ...], options: A
         folder = None if training_dir is None else (training_dir if options.seeds == 1 else training_dir / f"seed-{seed}")
         cont = bool(resume and folder is not None and (folder / "checkpoint.pt").is_file())
         config = TrainConfig(
-            steps=steps, recovery=TRAINING["recovery"], residual_warmup=steps // 3, device=device, seed=seed,
+            # radius=None: the problem's, i.e. --radius-nm (not a rule on the masked image)
+            steps=steps, recovery=TRAINING["recovery"], residual_warmup=steps // 3, device=device, seed=seed, radius=None,
             checkpoint_every=CHECKPOINT_EVERY if folder is not None else 0, log_every=0,
             time_budget=options.time_budget_s,
         )
