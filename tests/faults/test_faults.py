@@ -21,6 +21,7 @@ import pytest
 
 from mollifier.cli.main import main
 from mollifier.inverse import CheckpointError, TrainConfig, train
+from mollifier.inverse.checkpoint import load_checkpoint
 from mollifier.problems import make_problem
 from mollifier.runtime import FolderBusyError, folder_lock
 
@@ -177,7 +178,7 @@ def test_the_lock_refuses_a_second_holder_in_one_process(tmp_path):
                 pass
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "foreign"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "pickle-garbage", "zip-garbage", "empty", "foreign"])
 def test_a_damaged_checkpoint_is_a_clear_error_and_never_a_fresh_start(tmp_path, capsys, damage):
     argv = ["run", "langevin", "--grid", "32", "--steps", "4", "--out", str(tmp_path), "--no-figures"]
     assert main(argv) == 0
@@ -185,8 +186,19 @@ def test_a_damaged_checkpoint_is_a_clear_error_and_never_a_fresh_start(tmp_path,
     data = checkpoint.read_bytes()
     if damage == "truncated":
         checkpoint.write_bytes(data[: len(data) // 2])
-    elif damage == "garbage":
-        checkpoint.write_bytes(os.urandom(len(data)))
+    elif damage in ("garbage", "pickle-garbage", "zip-garbage"):
+        # many seeds: random bytes once made torch's legacy unpickler raise MemoryError
+        rng = random.Random(0)
+        for seed in range(20):
+            rng.seed(seed)
+            noise = rng.randbytes(len(data))
+            if damage == "pickle-garbage":  # a legacy pickle claiming a 1 TB bytes object: MemoryError
+                noise = b"\x80\x04\x8e" + (2**40).to_bytes(8, "little") + noise[11:]
+            elif damage == "zip-garbage":  # a zip header, then nonsense
+                noise = data[:64] + noise[64:]
+            checkpoint.write_bytes(noise)
+            with pytest.raises(CheckpointError, match="unreadable"):
+                load_checkpoint(checkpoint)
     elif damage == "empty":
         checkpoint.write_bytes(b"")
     else:

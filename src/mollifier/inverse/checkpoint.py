@@ -16,7 +16,6 @@ the file -- ``--resume`` never silently starts over.
 from __future__ import annotations
 
 import os
-import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -65,9 +64,16 @@ def load_checkpoint(path: str | os.PathLike[str], device: torch.device | str = "
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--resume given but there is no checkpoint at {path}; run without --resume to start afresh")
+    if not zipfile.is_zipfile(path):
+        # torch.save writes a zip archive; anything else (truncated, overwritten, empty) is
+        # refused before unpickling, which on random bytes can fail in any way (even MemoryError)
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable (not the zip archive torch.save writes); it may be truncated or "
+            "corrupt. Nothing was overwritten: delete it (or the whole folder) to start afresh, or restore a copy"
+        )
     try:
         state = torch.load(path, map_location=device, weights_only=False)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile, AttributeError, ImportError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged archive can fail in many ways; each is "unreadable"
         raise CheckpointError(
             f"checkpoint {path} is unreadable ({type(exc).__name__}: {_first_line(exc)}); it may be truncated or "
             "corrupt. Nothing was overwritten: delete it (or the whole folder) to start afresh, or restore a copy"
