@@ -13,7 +13,6 @@ from mollifier.inverse.warm_start import (
     AnchoredField,
     anchor_to_data,
     derivative_misfit,
-    edge_weight,
     field_on_grid,
     network_free_start,
     training_floor_cells,
@@ -85,9 +84,6 @@ def test_anchoring_makes_the_field_the_smoothed_data(name):
     smooth = smooth_on_halo(problem.observations.values, problem.grid.spacing, start.radius, model.engine.halo,
                             periodic=problem.boundary == "periodic")[0]
     np.testing.assert_allclose(field.numpy(), smooth, atol=1e-9)
-    # with keep_edges, the network's own field is kept at non-periodic edges, the smoothed data inside
-    weight = edge_weight((8,), (2,), 3.0, periodic=False)
-    assert weight[0] == weight[2] == 0.0 and weight[-1] == 0.0 and weight[5] == 1.0 and 0 < weight[3] < 1
 
 
 def test_derivative_misfit_is_about_one_for_the_clean_field_and_large_for_a_flat_one():

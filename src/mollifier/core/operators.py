@@ -135,6 +135,16 @@ def normalize_requests(requests: Any, ndim: int) -> dict[str, dict[MultiIndex, f
     return {str(name): normalize_spec(f"derivatives[{name!r}]", spec, ndim) for name, spec in requests.items()}
 
 
+def highest_request(requests: Mapping[str, Mapping[MultiIndex, float]]) -> dict[MultiIndex, float]:
+    """The normalised request whose highest total derivative order is the largest.
+
+    Example:
+        >>> highest_request(normalize_requests({"u_x": (1, 0), "lap": laplacian(2)}, 2))
+        {(2, 0): 1.0, (0, 2): 1.0}
+    """
+    return max(requests.values(), key=lambda spec: max(sum(i) for i in spec))
+
+
 def halo_width(spacing: float | Sequence[float], radius: float | Sequence[float], ndim: int | None = None) -> tuple[int, ...]:
     """Halo, in samples per axis, that ``boundary="valid"`` needs around the grid.
 

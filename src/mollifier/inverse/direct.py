@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..core.errors import check_choice
-from ..core.operators import normalize_requests
+from ..core.operators import highest_request, normalize_requests
 from ..network_free import SMOOTHERS, auto_radius, smoothed_derivatives
 from ..runtime.lock import folder_lock
 from ..runtime.memory import peak_memory_with_python
@@ -90,8 +90,7 @@ def estimate_parameter(
     def compute() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], tuple[float, ...]]:
         chosen = radius
         if chosen is None:
-            highest = max(requests.values(), key=lambda spec: max(sum(i) for i in spec))
-            chosen = auto_radius(values, highest, grid.spacing, boundary="periodic" if periodic else "valid")
+            chosen = auto_radius(values, highest_request(requests), grid.spacing, boundary="periodic" if periodic else "valid")
         chosen = tuple(chosen) if isinstance(chosen, (tuple, list)) else (float(chosen),) * grid.ndim
         d_np = smoothed_derivatives(values, requests, grid.spacing, chosen, smoother, periodic)
         d = {k: torch.as_tensor(v).reshape(1, 1, *grid.shape) for k, v in d_np.items()}

@@ -31,7 +31,6 @@ import torch
 
 from ..core.engines import ENGINES
 from ..core.errors import check_choice, check_positive_int
-from ..core.operators import normalize_requests
 from ..distributed.collectives import guard
 from ..distributed.context import DistributedContext, current
 from ..network_free import SMOOTHERS
@@ -59,6 +58,7 @@ from .warm_start import (
     is_anchored,
     training_floor_cells,
     network_free_start,
+    residual_order,
     training_radius,
 )
 
@@ -297,7 +297,6 @@ class _Run:
         self.peak_memory: int | None = None
         self.lbfgs_done = False
         self.warm_report: dict[str, Any] = {"mode": config.warm_start}
-        self.until = config.steps  # the Adam phase runs to this step
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -472,7 +471,7 @@ class _Run:
 
     def adam(self, hooks: CallbackList) -> None:
         config, state = self.config, self.state
-        while state.step < self.until and state.stop_reason is None:
+        while state.step < config.steps and state.stop_reason is None:
             step = state.step
             t0 = time.perf_counter()
             self.optimizer.zero_grad(set_to_none=True)
@@ -498,7 +497,7 @@ class _Run:
                 state.elapsed += seconds
                 state.step += 1
             entry = {"step": state.step, **parts, "lr": lr, "seconds": seconds}
-            if config.log_every and (state.step % config.log_every == 0 or state.step == self.until):
+            if config.log_every and (state.step % config.log_every == 0 or state.step == config.steps):
                 scores = score(self.problem, recovered_arrays(self.problem, *self.objective.full(d, p), self.objective.known))
                 entry["parameter_error"] = headline(scores, self.mode, self.problem.parameter)["parameter_relative_l2"]
                 hooks.on_evaluation(state, entry)
@@ -587,9 +586,9 @@ class _Run:
 
         problem, config = self.problem, self.config
         estimate = recovered.get(self.mode, {}).get(problem.parameter)
-        order = max(sum(i) for spec in normalize_requests(problem.derivatives, problem.grid.ndim).values() for i in spec)
+        order = residual_order(problem)
         return diagnose(
-            problem, fit, estimate, self.start, steps_done=self.state.step, steps=self.until,
+            problem, fit, estimate, self.start, steps_done=self.state.step, steps=config.steps,
             stop_reason=self.state.stop_reason, radius_cells=self.radius_cells(), radius_floor=training_floor_cells(order),
             radius_auto=config.radius == "auto" and config.engine == "mollifier", anchored=is_anchored(self.model),
             recoveries={mode: recovered.get(mode, {}).get(problem.parameter) for mode in ("direct", "learned")},

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.operators import derivatives, normalize_requests
+from ..core.operators import derivatives, highest_request, normalize_requests
 from ..network_free import auto_radius, noise_gain, noise_std, smooth_on_halo
 from .problem import InverseProblem, UnknownField
 
@@ -51,7 +51,6 @@ __all__ = [
     "AnchoredField",
     "NetworkFreeStart",
     "derivative_misfit",
-    "edge_weight",
     "fit_unknowns",
     "anchor_to_data",
     "anchored_state",
@@ -61,6 +60,7 @@ __all__ = [
     "minimum_cells",
     "training_floor_cells",
     "network_free_start",
+    "residual_order",
     "training_radius",
     "zero_output_layer",
 ]
@@ -124,8 +124,12 @@ def training_floor_cells(order: int) -> float:
 
 
 def _highest(problem: InverseProblem) -> Any:
-    requests = normalize_requests(problem.derivatives, problem.grid.ndim)
-    return max(requests.values(), key=lambda spec: max(sum(i) for i in spec))
+    return highest_request(normalize_requests(problem.derivatives, problem.grid.ndim))
+
+
+def residual_order(problem: InverseProblem) -> int:
+    """The highest total derivative order among the residual's derivatives."""
+    return max(sum(i) for i in _highest(problem))
 
 
 def network_free_start(problem: InverseProblem, *, estimate: bool = True) -> NetworkFreeStart | None:
@@ -161,7 +165,7 @@ def training_radius(problem: InverseProblem, start: NetworkFreeStart | None) -> 
     Returns:
         ``(radius per axis in physical units, radius in cells, how it was chosen)``.
     """
-    order = max(sum(i) for i in _highest(problem))
+    order = residual_order(problem)
     floor = training_floor_cells(order)
     spacing = problem.grid.spacing
     if start is None:  # scattered or incomplete data: no rule applies; the problem's radius, else the floor
@@ -311,42 +315,21 @@ def zero_output_layer(net: nn.Module, channels: int) -> bool:
     return True
 
 
-def edge_weight(shape: tuple[int, ...], halo: tuple[int, ...], ramp_cells: float, periodic: bool) -> np.ndarray:
-    """1 farther than ``ramp_cells`` from every non-periodic edge, 0 on and beyond the edge,
-    a half-cosine ramp between: where an anchor holds (the data's smoothed detail is
-    reliable) and where the network alone continues the field."""
-    weight = np.ones([n + 2 * m for n, m in zip(shape, halo)])
-    if periodic:
-        return weight
-    for axis, (n, m) in enumerate(zip(shape, halo)):
-        index = np.arange(n + 2 * m) - m  # grid index, negative in the halo
-        distance = np.minimum(index, n - 1 - index).astype(np.float64)
-        t = np.clip(distance / max(ramp_cells, 1.0), 0.0, 1.0)
-        ramp = 0.5 - 0.5 * np.cos(np.pi * t)
-        view = [1] * len(shape)
-        view[axis] = n + 2 * m
-        weight = weight * ramp.reshape(view)
-    return weight
-
-
-def anchor_to_data(model: "InverseModel", start: NetworkFreeStart, *, keep_edges: bool = False) -> AnchoredField:
+def anchor_to_data(model: "InverseModel", start: NetworkFreeStart) -> AnchoredField:
     """Anchor the field to the smoothed data, and let the backbone learn a correction.
 
     ``S(data)`` is the data mollified at the network-free radius and continued over the
     engine's halo (:func:`~mollifier.network_free.smooth_on_halo`); the fixed field is
-    ``base = S(data)``. With ``keep_edges`` it is ``w S(data) + (1 - w) net`` instead,
-    with ``net`` the backbone's current output and ``w`` (:func:`edge_weight`) 1 farther
-    than the network-free radius from every non-periodic edge and 0 at the edge. The
-    backbone's output layer is then zeroed (:func:`zero_output_layer`), so that the field
-    equals ``base`` now and the backbone learns a correction that starts at zero (a
-    trained or random output would jump about).
+    ``base = S(data)`` everywhere. The backbone's output layer is then zeroed
+    (:func:`zero_output_layer`), so that the field equals ``base`` now and the backbone
+    learns a correction that starts at zero (a trained or random output would jump about).
 
-    Training anchors without ``keep_edges``. Measured (seed 0, anchored a quarter of the
-    way in by ``warm_start="auto"``): Langevin without noise, Pearson 0.9996 against 0.94
-    when the half-trained network's edges are kept; heat with a rough diffusivity
-    (correlation length 0.08, 5 % noise) 0.79 against 0.82, noise-free heat 0.984 against
-    0.989: the smoothed data's continuation over the edge never fails badly, a
-    half-trained network's edge can.
+    The whole field is anchored, edges included. Measured (seed 0, anchored a quarter of
+    the way in by ``warm_start="auto"``) against keeping the half-trained network's own
+    field within the network-free radius of non-periodic edges: Langevin without noise,
+    Pearson 0.9996 against 0.94; heat with a rough diffusivity (correlation length 0.08,
+    5 % noise) 0.79 against 0.82, noise-free heat 0.984 against 0.989: the smoothed data's
+    continuation over the edge never fails badly, a half-trained network's edge can.
     """
     problem = model.problem
     wrapper = model.field
@@ -356,18 +339,13 @@ def anchor_to_data(model: "InverseModel", start: NetworkFreeStart, *, keep_edges
     device, dtype = wrapper.std.device, wrapper.std.dtype
     current = wrapper.net.net if isinstance(wrapper.net, AnchoredField) else wrapper.net
     coords = model.engine.coords(dtype, device)
-    with torch.no_grad():
-        before = current(coords).transpose(0, 1).reshape(smooth.shape).double().cpu().numpy()
-        if isinstance(wrapper.net, AnchoredField):
-            before = before + wrapper.net.lookup(coords).transpose(0, 1).reshape(smooth.shape).double().cpu().numpy()
     zero_output_layer(current, problem.channels)
-    with torch.no_grad():
+    with torch.no_grad():  # what the backbone still outputs (zero unless its last layer is not a Linear)
         after = current(coords).transpose(0, 1).reshape(smooth.shape).double().cpu().numpy()
     shape = (-1, *([1] * problem.grid.ndim))
     mean = wrapper.mean.detach().cpu().double().numpy().reshape(shape)
     std = wrapper.std.detach().cpu().double().numpy().reshape(shape)
-    weight = edge_weight(problem.grid.shape, halo, start.radius_cells, periodic) if keep_edges else 1.0
-    base = weight * (smooth - mean) / std + (1.0 - weight) * before - after
+    base = (smooth - mean) / std - after
     return install_anchor(model, torch.as_tensor(base))
 
 
