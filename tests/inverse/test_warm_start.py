@@ -194,3 +194,38 @@ def test_run_takes_the_headline_recovery_from_the_command_line(tmp_path, capsys)
     assert main(["run", "heat", "--grid", "24", "--steps", "3", "--recovery", "learned", "--json", "--no-figures",
                  "--out", str(out)]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["recovery"] == "learned"
+
+
+def test_a_collapsed_unknown_is_restarted_at_the_network_free_estimate():
+    # drive the unknown's network onto softplus's flat tail after the first step (what the
+    # residual warm-up once did to chromatin's rate field): its gradient is then ~1e-17 and
+    # it can never come back by training; the check a quarter of the way in restarts it
+    from mollifier.inverse import Callback
+    from mollifier.inverse.warm_start import COLLAPSE_FRACTION, collapsed_unknowns
+
+    class Collapse(Callback):
+        def __init__(self, problem):
+            self.problem = problem
+
+        def on_step_end(self, state, entry):
+            if state.step == 1:
+                with torch.no_grad():
+                    last = [m for m in state.model.field_unknowns["lambda"].modules() if isinstance(m, torch.nn.Linear)][-1]
+                    last.weight.zero_()
+                    last.bias.fill_(-40.0)
+                assert collapsed_unknowns(state.model, self.problem) == ["lambda"]
+
+    # 5 % noise, 1,600 steps: the field meets the data by the check (step 400) and the
+    # unknown alone restarts; 1 %, 200 steps: the field misses the data's detail at the
+    # check and is anchored, which refits every unknown (the collapsed one re-initialised)
+    for noise, steps, how in ((0.05, 1600, "restarted"), (0.01, 200, "reinitialised")):
+        problem = make_problem("heat", grid=32, noise=noise, seed=0)
+        result = train(problem, TrainConfig(steps=steps, log_every=0, checkpoint_every=0), callbacks=[Collapse(problem)])
+        warm = result.metrics["warm_start"]
+        assert (warm["restarted"]["unknowns"] if how == "restarted" else warm["reinitialised"]) == ["lambda"], warm
+        learned = result.arrays["learned_lambda"]
+        assert learned.min() > 1e3 * COLLAPSE_FRACTION  # off the floor (lambda is about 1)
+        assert pearson(learned, problem.truth["lambda"]) > 0.5  # and learning again
+    # without the check it stays collapsed
+    stuck = train(problem, TrainConfig(steps=200, log_every=0, checkpoint_every=0, warm_start="none"), callbacks=[Collapse(problem)])
+    assert stuck.arrays["learned_lambda"].max() < COLLAPSE_FRACTION

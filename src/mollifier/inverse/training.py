@@ -51,6 +51,7 @@ from .warm_start import (
     WARM_STARTS,
     anchor_to_data,
     anchored_state,
+    collapsed_unknowns,
     derivative_misfit,
     field_on_grid,
     fit_unknowns,
@@ -359,6 +360,10 @@ class _Run:
         anchor_to_data(self.model, self.start)
         self.optimizer.state.clear()  # Adam's moments would carry the field back to where it was
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            collapsed = collapsed_unknowns(self.model, self.problem)
+            if collapsed:  # fitting through softplus's flat tail would be as stuck as training
+                self.reinitialise(collapsed)
+                self.warm_report["reinitialised"] = collapsed
             self.warm_report["unknowns"] = fit_unknowns(self.model, self.problem, self.start, seed=self.config.seed)
         seconds = time.perf_counter() - t0
         self.state.elapsed += seconds
@@ -374,7 +379,8 @@ class _Run:
     def check_field(self, state: TrainState, entry: dict[str, float]) -> None:
         """``warm_start="auto"``, at step :meth:`check_step`: if the field misses the data's
         detail (:func:`~mollifier.inverse.warm_start.derivative_misfit` above
-        ``ANCHOR_THRESHOLD``), anchor it and restart the unknowns at the network-free estimate."""
+        ``ANCHOR_THRESHOLD``), anchor it and restart the unknowns at the network-free estimate;
+        otherwise restart any unknown that has collapsed to ~0 (:meth:`restart_unknowns`)."""
         report = self.warm_report
         if state.step != self.check_step() or "check" in report:
             return
@@ -389,6 +395,38 @@ class _Run:
             state.say(f"step {state.step}: the field misses the data's detail ({ratio:.3g} x the noise in its highest "
                       "derivative); anchored it to the smoothed data")
             self.anchor(state.step)
+            return
+        collapsed = collapsed_unknowns(self.model, self.problem)
+        if collapsed:
+            self.restart_unknowns(state, collapsed)
+
+    def reinitialise(self, names: list[str]) -> None:
+        """Fresh (seeded) parameters for these unknowns' networks; call under ``fork_rng``."""
+        torch.manual_seed(self.config.seed)
+        for name in names:
+            module = self.model.field_unknowns[name]
+            for layer in module.modules():
+                if layer is not module and hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
+
+    def restart_unknowns(self, state: TrainState, names: list[str]) -> None:
+        """Restart collapsed unknowns (:func:`~mollifier.inverse.warm_start.collapsed_unknowns`):
+        their networks re-initialised (fitting through softplus's flat tail would be as stuck
+        as training) and fitted to the network-free estimate, with fresh Adam moments."""
+        assert self.start is not None
+        t0 = time.perf_counter()
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            self.reinitialise(names)
+            fitted = fit_unknowns(self.model, self.problem, self.start, seed=self.config.seed, names=names)
+        for name in fitted:
+            for q in self.model.field_unknowns[name].parameters():
+                self.optimizer.state.pop(q, None)
+        seconds = time.perf_counter() - t0
+        state.elapsed += seconds
+        self.warm_report["restarted"] = {"step": state.step, "unknowns": sorted(fitted), "seconds": seconds}
+        if fitted:
+            state.say(f"step {state.step}: {', '.join(sorted(fitted))} collapsed to ~0 (softplus's flat tail, where it "
+                      "cannot learn); restarted at the network-free estimate")
 
     def check_step(self) -> int:
         """When ``warm_start="auto"`` checks the field: a quarter of the steps, or the end of
