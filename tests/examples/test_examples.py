@@ -61,8 +61,8 @@ def _run(name: str, seed: int, tmp_path: Path, capsys) -> dict:
 
 HEAT_INV_MISSES = pytest.mark.xfail(
     strict=True,
-    reason="a known gap: HeatInv's L2RE of a is 0.062 / 0.049 / 0.064 for seeds 0-2 (mean 0.058 > 0.02); "
-    "docs/benchmarks.md, PINNacle section",
+    reason="a known gap: HeatInv's L2RE of a is 0.041 / 0.037 / 0.054 for seeds 0-2 (mean 0.044 > 0.02), near the "
+    "Cramer-Rao bound of a 3 x 3-mode a (0.040; benchmarks/heatinv_information.py); docs/benchmarks.md, PINNacle section",
 )
 
 
