@@ -139,6 +139,17 @@ def test_diagnostics_fire_on_an_under_capacity_network():
     assert any("Try:" in line and "steps" in line for line in lines)
 
 
+def test_an_anchored_field_that_misses_the_detail_is_told_to_train_longer_not_wider():
+    # a field flattened to its mean misses every derivative; anchored, the advice is steps
+    problem = make_problem("heat", grid=32, noise=0.05, seed=0)
+    start = network_free_start(problem)
+    flat = np.full_like(problem.observations.values, problem.observations.values.mean())
+    for anchored in (True, False):
+        findings, _ = diagnose(problem, flat, None, start, steps_done=10, steps=10, anchored=anchored)
+        advice = {f["code"]: f["suggestion"] for f in findings}["derivative-misfit"]
+        assert "longer" in advice and ("widen" in advice) is not anchored
+
+
 def test_diagnostics_stay_quiet_when_the_fit_is_the_truth():
     problem = make_problem("heat", grid=64, noise=0.05, seed=0)
     from mollifier.problems.forward import simulate_heat
