@@ -140,6 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.modes < 2:
         parser.error(f"--modes must be at least 2 (the truth's own mode is (2, 2)); got {args.modes}")
+    estimates = {}
+    for path in args.estimate:  # read before the minutes of solving
+        try:
+            with np.load(path) as arrays:
+                if "learned_a" not in arrays.files:
+                    parser.error(f"--estimate {path}: no 'learned_a' array in it (found {arrays.files})")
+                estimates[str(path)] = arrays["learned_a"]
+        except (OSError, ValueError) as exc:
+            parser.error(f"--estimate {path}: cannot read it as an .npz file ({exc})")
+        if estimates[str(path)].shape != (tasks.POISSON_GRID_N,) * 2:
+            parser.error(f"--estimate {path}: learned_a has shape {estimates[str(path)].shape}; expected the 50 x 50 grid")
     start = time.perf_counter()
     solver = HeatSolver()
     points, _ = tasks.heat_data(0)
@@ -150,11 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         "bounds": [cramer_rao(solver, columns, m) for m in range(2, args.modes + 1)],
         "estimates": {},
     }
-    for path in args.estimate:
-        with np.load(path) as arrays:
-            if "learned_a" not in arrays.files:
-                parser.error(f"--estimate {path}: no 'learned_a' array in it (found {arrays.files})")
-            report["estimates"][str(path)] = data_change(solver, points, arrays["learned_a"], base)
+    for path, a in estimates.items():
+        report["estimates"][path] = data_change(solver, points, a, base)
     report["seconds"] = time.perf_counter() - start
     if args.json:
         print(json.dumps(report))

@@ -45,3 +45,13 @@ def test_bad_coefficient_is_refused():
     solver = info.HeatSolver(n=9)
     with pytest.raises(ValueError, match="`a` must be positive"):
         solver.solve(-np.ones((9, 9)))
+
+
+def test_an_unreadable_estimate_is_refused_before_the_solving(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        info.main(["--estimate", str(tmp_path / "missing.npz")])
+    assert exit_info.value.code == 2 and "--estimate" in capsys.readouterr().err
+    np.savez(tmp_path / "other.npz", fit=np.zeros(3))
+    with pytest.raises(SystemExit):
+        info.main(["--estimate", str(tmp_path / "other.npz")])
+    assert "no 'learned_a'" in capsys.readouterr().err
