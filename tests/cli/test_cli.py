@@ -1,5 +1,6 @@
 """The `mollifier` command: run, demo, bench, config files, errors."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -113,3 +114,27 @@ def test_network_free_engine_from_the_cli(tmp_path, capsys):
     expected = estimate_parameter(make_problem("heat", noise=0.05, seed=0), "savgol").metrics
     # the same computation in the same process (bit-identical), and JSON round-trips floats
     assert metrics["parameter_pearson"] == expected["parameter_pearson"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "langevin", "--radius", "-1"], "expected a positive radius (physical units) or 'auto', got '-1'"),
+        (["run", "langevin", "--radius", "abc"], "expected a positive radius (physical units) or 'auto', got 'abc'"),
+        (["bench", "--preset", "quick", "--time-limit", "0"], "expected a positive number of seconds, got '0'"),
+    ],
+)
+def test_positive_numbers_are_checked_by_the_parser(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_positive_number_keeps_its_words_and_parses_the_rest():
+    from mollifier.cli.arguments import positive_number
+
+    radius = positive_number("radius (physical units)", "auto")
+    assert radius("auto") == "auto" and radius("0.25") == 0.25
+    for bad in ("0", "-1", "nan", "inf-", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="or 'auto'"):
+            radius(bad)

@@ -20,6 +20,7 @@ from ..bench.step import PDES, StepResult, run_suite
 from ..core.engines import ENGINES
 from ..distributed.batch import map_inputs
 from ..distributed.context import session
+from .arguments import positive_number
 
 _DEFAULTS = {"pde": "biharmonic", "grid": [128], "engines": ["mollifier", "autodiff"]}
 
@@ -40,16 +41,6 @@ def _engine_list(text: str) -> list[str]:
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown engine(s) {unknown}; allowed: {', '.join(ENGINES)}")
     return names
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="run a sweep: quick (minutes on a CPU) or paper (the full grid, for a GPU)")
     sweep.add_argument("--results", default=None, metavar="FILE.jsonl",
                        help="JSONL results file, appended to and resumed from (default: results/bench-<preset>.jsonl)")
-    sweep.add_argument("--time-limit", type=_seconds, default=None, metavar="SECONDS",
+    sweep.add_argument("--time-limit", type=positive_number("number of seconds"), default=None, metavar="SECONDS",
                        help="per-row time limit; slower rows are recorded as timeout (default: the preset's)")
     sweep.add_argument("--memory-limit", type=float, default=None, metavar="GIB",
                        help="per-row address-space cap in GiB, so a runaway row fails as 'out of memory' "

@@ -26,6 +26,7 @@ from ..network_free import SMOOTHERS
 from ..problems import PROBLEMS, ProblemSpec, make_problem
 from ..problems.files import accepted_options, is_problem_file, load_problem_file
 from ..runtime.files import nan_to_none
+from .arguments import positive_number
 
 _PROBLEM_KEYS = ("grid", "noise", "density", "seed")
 
@@ -61,8 +62,9 @@ def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True)
     p.add_argument("--grid", type=int, help="samples per axis (default: the problem's)")
     p.add_argument("--steps", type=int, help="Adam steps")
     p.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
-    p.add_argument("--radius", type=_radius, help="mollifier support radius in physical units, or 'auto' (default: "
-                   "chosen from the data; for training a fraction of the network-free bias-variance optimum)")
+    p.add_argument("--radius", type=positive_number("radius (physical units)", "auto"),
+                   help="mollifier support radius in physical units, or 'auto' (default: chosen from the data; "
+                   "for training a fraction of the network-free bias-variance optimum)")
     p.add_argument("--warm-start", choices=["auto", "none", "anchor"],
                    help="start from what the data say (default: auto: if the field network misses the data's detail a "
                    "quarter of the way in, anchor it to the smoothed data and restart the unknowns at the network-free "
@@ -82,18 +84,6 @@ def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True)
     p.add_argument("--config", type=Path, help="TOML or JSON file; flags given here win over it")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--json", action="store_true", help="end with one JSON object of metrics on stdout")
-
-
-def _radius(text: str) -> float | str:
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive radius (physical units) or 'auto', got {text!r}")
-    return value
 
 
 def load_config(path: Path | None) -> dict[str, Any]:
