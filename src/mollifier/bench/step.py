@@ -28,6 +28,7 @@ from ..core.engines import ENGINES, make_engine
 from ..core.errors import check_choice, check_positive_int
 from ..core.grid import Grid
 from ..core.operators import MultiIndex, gradient, laplacian_power
+from ..runtime.devices import seeded
 from ..runtime.memory import measure_peak_memory, peak_rss_growth
 
 __all__ = ["PDES", "StepResult", "operator_for", "time_training_step"]
@@ -205,8 +206,7 @@ def _build_step(
     engine = make_engine(engine_name, grid, {"op": operator_for(pde, ndim)}, **radius).to(device)
     options = {"width": 128, "depth": 4} if backbone_name == "mlp" else {}
     options.update(backbone_options or {})
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with seeded(seed, device):
         net = make_backbone(backbone_name, ndim, 1, domain=[(0.0, 1.0)] * ndim, **options)
     net = net.to(device=device, dtype=dtype)
     data, target = _exact(pde, grid.coords(dtype=dtype, device=device))

@@ -34,7 +34,7 @@ from ..core.errors import check_choice, check_positive_int
 from ..distributed.collectives import guard
 from ..distributed.context import DistributedContext, current
 from ..network_free import SMOOTHERS
-from ..runtime.devices import resolve_device
+from ..runtime.devices import resolve_device, seeded
 from ..runtime.files import remove_stale_temporaries
 from ..runtime.lock import folder_lock
 from ..runtime.memory import measure_peak_memory
@@ -316,8 +316,7 @@ class _Run:
                 radius = None
         elif takes_radius:
             self.radius_rule = "the problem's default" if radius is None else "fixed"
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(config.seed)
+        with seeded(config.seed, self.device):
             self.model = InverseModel(
                 self.problem,
                 engine=config.engine,
@@ -359,7 +358,7 @@ class _Run:
         t0 = time.perf_counter()
         anchor_to_data(self.model, self.start)
         self.optimizer.state.clear()  # Adam's moments would carry the field back to where it was
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+        with seeded(self.config.seed, self.device):
             collapsed = collapsed_unknowns(self.model, self.problem)
             if collapsed:  # fitting through softplus's flat tail would be as stuck as training
                 self.reinitialise(collapsed)
@@ -401,8 +400,8 @@ class _Run:
             self.restart_unknowns(state, collapsed)
 
     def reinitialise(self, names: list[str]) -> None:
-        """Fresh (seeded) parameters for these unknowns' networks; call under ``fork_rng``."""
-        torch.manual_seed(self.config.seed)
+        """Fresh parameters for these unknowns' networks (call under
+        :func:`~mollifier.runtime.devices.seeded`)."""
         for name in names:
             module = self.model.field_unknowns[name]
             for layer in module.modules():
@@ -415,7 +414,7 @@ class _Run:
         as training) and fitted to the network-free estimate, with fresh Adam moments."""
         assert self.start is not None
         t0 = time.perf_counter()
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+        with seeded(self.config.seed, self.device):
             self.reinitialise(names)
             fitted = fit_unknowns(self.model, self.problem, self.start, seed=self.config.seed, names=names)
         for name in fitted:

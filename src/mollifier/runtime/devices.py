@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
-__all__ = ["DEVICE_HELP", "available_device", "parse_device", "resolve_device"]
+__all__ = ["DEVICE_HELP", "available_device", "parse_device", "resolve_device", "seeded"]
 
 DEVICE_HELP = "'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'"
 
@@ -50,3 +53,22 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError(f"`device` {name!r} asks for MPS, which this machine lacks; use 'auto' or 'cpu'")
     return device
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Draw from torch's global RNG seeded with ``seed`` inside, and leave the caller's state
+    (CPU, and the CUDA one for a CUDA ``device``) as it was afterwards.
+
+    Example:
+        >>> import torch
+        >>> with seeded(0, torch.device("cpu")):
+        ...     a = torch.rand(2)
+        >>> with seeded(0, torch.device("cpu")):
+        ...     b = torch.rand(2)
+        >>> bool((a == b).all())
+        True
+    """
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
