@@ -237,6 +237,18 @@ def test_a_collapsed_unknown_is_restarted_at_the_network_free_estimate():
         learned = result.arrays["learned_lambda"]
         assert learned.min() > 1e3 * COLLAPSE_FRACTION  # off the floor (lambda is about 1)
         assert pearson(learned, problem.truth["lambda"]) > 0.5  # and learning again
+    # without a direct formula there is no network-free estimate to fit: re-initialised only
+    # (fresh Adam moments too), and said so
+    problem = make_problem("heat", grid=32, noise=0.05, seed=0)
+    problem.direct = None
+    lines = []
+    result = train(problem, TrainConfig(steps=1600, log_every=0, checkpoint_every=0), callbacks=[Collapse(problem)],
+                   log=lines.append)
+    restarted = result.metrics["warm_start"]["restarted"]
+    assert restarted["unknowns"] == ["lambda"] and restarted["fitted"] == []
+    assert any("re-initialised" in line for line in lines)
+    assert result.arrays["learned_lambda"].min() > 1e3 * COLLAPSE_FRACTION
+    assert pearson(result.arrays["learned_lambda"], problem.truth["lambda"]) > 0.5
     # without the check it stays collapsed
     stuck = train(problem, TrainConfig(steps=200, log_every=0, checkpoint_every=0, warm_start="none"), callbacks=[Collapse(problem)])
     assert stuck.arrays["learned_lambda"].max() < COLLAPSE_FRACTION

@@ -411,21 +411,24 @@ class _Run:
     def restart_unknowns(self, state: TrainState, names: list[str]) -> None:
         """Restart collapsed unknowns (:func:`~mollifier.inverse.warm_start.collapsed_unknowns`):
         their networks re-initialised (fitting through softplus's flat tail would be as stuck
-        as training) and fitted to the network-free estimate, with fresh Adam moments."""
+        as training) and fitted to the network-free estimate where there is one, with fresh
+        Adam moments."""
         assert self.start is not None
         t0 = time.perf_counter()
         with seeded(self.config.seed, self.device):
             self.reinitialise(names)
             fitted = fit_unknowns(self.model, self.problem, self.start, seed=self.config.seed, names=names)
-        for name in fitted:
+        for name in names:
             for q in self.model.field_unknowns[name].parameters():
                 self.optimizer.state.pop(q, None)
         seconds = time.perf_counter() - t0
         state.elapsed += seconds
-        self.warm_report["restarted"] = {"step": state.step, "unknowns": sorted(fitted), "seconds": seconds}
-        if fitted:
-            state.say(f"step {state.step}: {', '.join(sorted(fitted))} collapsed to ~0 (softplus's flat tail, where it "
-                      "cannot learn); restarted at the network-free estimate")
+        self.warm_report["restarted"] = {
+            "step": state.step, "unknowns": sorted(names), "fitted": sorted(fitted), "seconds": seconds,
+        }
+        how = "restarted at the network-free estimate" if fitted else "re-initialised (no network-free estimate of it)"
+        state.say(f"step {state.step}: {', '.join(sorted(names))} collapsed to ~0 (softplus's flat tail, where it "
+                  f"cannot learn); {how}")
 
     def check_step(self) -> int:
         """When ``warm_start="auto"`` checks the field: a quarter of the steps, or the end of
