@@ -110,19 +110,19 @@ def diagnose(
                 "field to the data (warm_start='anchor')",
             ))
         if ratio > DERIVATIVE_LIMIT:
+            if anchored:
+                # measured on heat, 127^2, correlation length 0.08, 5 %, anchored: 3x the steps
+                # took the field from 1.94 to 1.07 x the noise (Pearson 0.80 -> 0.89); a
+                # twice-wider network left the result unchanged to four digits
+                advice = "train longer (--steps, e.g. 3x): the anchored field's correction needs steps, not width"
+            else:
+                advice = "train longer, widen the field network, use warm_start='anchor' (or 'auto'), or a smaller radius"
             findings.append(_finding(
                 "derivative-misfit",
                 f"the field misses the data's highest-order derivative by {ratio:.3g} x what the noise explains "
                 f"(at the network-free radius, {start.radius_cells:g} cells): the recovery lacks detail the data hold"
                 + (" even with the field anchored to the data" if anchored else ""),
-                # measured on heat, 127^2, correlation length 0.08, 5 %, anchored: 3x the steps
-                # took the field from 1.94 to 1.07 x the noise (Pearson 0.80 -> 0.89); a
-                # twice-wider network left the result unchanged to four digits
-                "train longer (--steps, e.g. 3x): the anchored field's correction needs steps, not width; "
-                "compare with the network-free estimate (--engine direct)"
-                if anchored
-                else "train longer, widen the field network, use warm_start='anchor' (or 'auto'), or a smaller radius; "
-                "compare with the network-free estimate (--engine direct)",
+                advice + "; compare with the network-free estimate (--engine direct)",
             ))
     truth = problem.truth.get(problem.parameter)
     if start is not None and estimate is not None and truth is not None and problem.parameter in start.estimates:
