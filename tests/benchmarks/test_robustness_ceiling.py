@@ -1,0 +1,109 @@
+"""benchmarks/robustness_ceiling.py: its forward models reproduce the generator's data and
+exact solutions, and its estimates recover the truth when the noise vanishes and fall back
+to the prior when the noise swamps the data."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import robustness_ceiling as ceiling  # noqa: E402
+
+from mollifier.inverse.metrics import pearson  # noqa: E402
+from mollifier.problems import make_problem  # noqa: E402
+from mollifier.problems.forward import simulate_heat, simulate_langevin  # noqa: E402
+from mollifier.problems.forward.heat import poisson_dirichlet  # noqa: E402
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+def test_prior_modes_are_a_half_space_with_unit_total_variance(ndim):
+    k, var = ceiling.fourier_modes(ndim, 2.0, 0.15)
+    assert math.isclose(var.sum(), 1.0, rel_tol=1e-12)
+    assert not np.any(np.all(k == 0, axis=1))
+    keys = {tuple(np.round(row, 9)) for row in k}
+    assert not any(tuple(np.round(-row, 9)) in keys for row in k)   # no -k twin: cos/sin pairs would repeat
+    # the variance falls like the generator's exp(-ell^2 |k|^2 / 2)
+    i, j = np.argmin(np.sum(k**2, 1)), np.argmax(np.sum(k**2, 1))
+    expected = math.exp(-0.5 * 0.15**2 * (np.sum(k[j] ** 2) - np.sum(k[i] ** 2)))
+    assert math.isclose(var[j] / var[i], expected, rel_tol=1e-9)
+
+
+def test_langevin_operator_matches_the_closed_form_response_to_one_mode():
+    t = np.linspace(0.0, 1.0, 65)
+    phi, psi, _ = ceiling.langevin_operator(t, 0.2)
+    k, _ = ceiling.fourier_modes(1, 2.0, 0.2)
+    kk = k[2, 0]
+    # u_t = u + cos(k t), u(0) = 0:  u = (e^t - cos kt + k sin kt) / (1 + k^2)
+    exact = (np.exp(t) - np.cos(kk * t) + kk * np.sin(kk * t)) / (1.0 + kk**2)
+    np.testing.assert_allclose(phi[:, 2], np.cos(kk * t), atol=1e-12)
+    # trapezoid on a 32x finer grid: error ~ h^2 / 12 * max|integrand''| ~ 1e-6 here
+    assert np.abs(psi[:, 2] - exact).max() < 1e-5
+
+
+def test_langevin_posterior_mean_recovers_the_truth_without_noise_and_the_prior_mean_under_heavy_noise():
+    p = make_problem("langevin", grid=128, noise=0.0, seed=3, correlation_length=0.1)
+    clean = simulate_langevin(n=128, rng=3, correlation_length=0.1)
+    truth = p.truth["lambda"]
+    sharp = ceiling.langevin_posterior_mean(clean["u"], clean["t"], 0.1, sigma=1e-7)
+    # the truth lies in the prior's span up to modes of amplitude 1e-4 of the largest
+    assert np.abs(sharp - truth).max() < 1e-2 * np.abs(truth).max()
+    assert pearson(sharp, truth, np.ones(truth.shape, bool)) > 0.9999
+    swamped = ceiling.langevin_posterior_mean(clean["u"], clean["t"], 0.1, sigma=1e3)
+    assert np.abs(swamped).max() < 1e-3 * np.abs(truth).max()
+
+
+def test_mehrstellen_solver_is_the_generators_scheme_and_fourth_order():
+    rng = np.random.default_rng(0)
+    f = rng.standard_normal((2, 17, 17))
+    h = 1.0 / 16
+    np.testing.assert_allclose(ceiling.mehrstellen_solve(f, h)[1], poisson_dirichlet(f[1], h, order=4), atol=1e-12)
+
+    def error(n: int) -> float:
+        x = np.linspace(0.0, 1.0, n)
+        X, Y = np.meshgrid(x, x, indexing="ij")
+        exact = np.sin(np.pi * X) * np.sin(2 * np.pi * Y)
+        u = ceiling.mehrstellen_solve((-5 * np.pi**2 * exact)[None], x[1] - x[0])[0]
+        return float(np.abs(u - exact).max())
+
+    assert 14.0 < error(17) / error(33) < 18.0   # fourth order: halving h divides the error by 16
+
+
+def test_heat_map_recovers_the_truth_at_vanishing_noise():
+    clean = simulate_heat(n=32, rng=1, correlation_length=0.3)
+    h = clean["x"][1] - clean["x"][0]
+    # the oracle's forward model reproduces the generator's (8x refined) data far below 1 % noise
+    u_model = ceiling.mehrstellen_solve((-clean["source"] / clean["lambda"])[None], h)[0]
+    assert np.sqrt(np.mean((u_model - clean["u"]) ** 2)) < 1e-3 * np.std(clean["u"])
+    sigma = 1e-4 * float(np.std(clean["u"]))
+    noisy = clean["u"] + sigma * np.random.default_rng(5).standard_normal(clean["u"].shape)
+    estimate, info = ceiling.heat_map_estimate(noisy, clean["x"], clean["source"], 0.3, sigma)
+    inner = np.zeros(estimate.shape, bool)
+    inner[3:-3, 3:-3] = True
+    assert info["iterations"] < 40
+    assert pearson(estimate, clean["lambda"], inner) > 0.999
+    swamped, _ = ceiling.heat_map_estimate(noisy, clean["x"], clean["source"], 0.3, 1e3 * float(np.std(clean["u"])))
+    np.testing.assert_allclose(swamped, 1.0, atol=1e-3)   # the prior's mean: base + amplitude tanh(0)
+
+
+def test_the_script_reports_every_langevin_cell(capsys):
+    assert ceiling.main(["--problems", "langevin", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 9
+    for row in rows:
+        assert set(row["smoothers"]) == set(ceiling.SMOOTHERS)
+        assert -1.0 <= row["oracle_pearson"] <= 1.0
+        best = row["smoothers"][row["best_smoother"]]["pearson"]
+        assert best == max(s["pearson"] for s in row["smoothers"].values())
+
+
+def test_a_missing_results_file_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        ceiling.main(["--results", str(tmp_path / "none.jsonl")])
+    assert "--results" in capsys.readouterr().err
