@@ -107,3 +107,23 @@ def test_a_missing_results_file_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         ceiling.main(["--results", str(tmp_path / "none.jsonl")])
     assert "--results" in capsys.readouterr().err
+
+
+def test_the_marginal_likelihood_prefers_the_generators_correlation_length():
+    # Langevin: exact Gaussian evidence; 1 % noise, ten correlation lengths of record
+    row = ceiling.ceiling_cell("langevin", 128, 0.1, 0.01, seed=0, empirical=True)
+    assert row["length_used"] in (0.07, 0.1, 0.14)       # the true 0.1 or a neighbour on the grid
+    assert row["empirical"] and row["sigma_used"] > 0
+    # heat: Laplace evidence at the MAP is far higher at the true length than at a rough one
+    clean = simulate_heat(n=32, rng=2, correlation_length=0.3)
+    sigma = 0.01 * float(np.std(clean["u"]))
+    noisy = clean["u"] + sigma * np.random.default_rng(7).standard_normal(clean["u"].shape)
+    right = ceiling.heat_map_estimate(noisy, clean["x"], clean["source"], 0.3, sigma)[1]["log_evidence"]
+    rough = ceiling.heat_map_estimate(noisy, clean["x"], clean["source"], 0.08, sigma)[1]["log_evidence"]
+    assert right > rough + 10.0   # a likelihood ratio above e^10
+
+
+def test_noise_free_data_have_no_posterior_to_compute():
+    # told the noise level (0), the oracle has no likelihood: a clear error, not a singular solve
+    with pytest.raises(ValueError, match="`noise` must be > 0"):
+        ceiling.ceiling_cell("langevin", 64, 0.1, 0.0, seed=0)
