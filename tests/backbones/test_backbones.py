@@ -410,6 +410,7 @@ def test_public_api() -> None:
     assert set(backbones_pkg.__all__) == {
         "AbstractBackbone",
         "BACKBONES",
+        "GaussianProcessField",
         "MLP",
         "PINNsFormer",
         "PirateNet",

@@ -36,9 +36,10 @@ DTYPE = torch.float64
 
 
 def _problem(name: str, engine: str = "mollifier"):
+    # the unknown is an MLP here: the rounding model (tests/tolerances.py) covers MLPs
     if name == "heat":  # valid boundary, a known field, sparse observations
-        return make_problem("heat", grid=20, noise=0.05, density=0.7, seed=1)
-    return make_problem("chromatin", grid=32, noise=0.05, seed=0)  # periodic, order 4
+        return make_problem("heat", grid=20, noise=0.05, density=0.7, seed=1, prior="network")
+    return make_problem("chromatin", grid=32, noise=0.05, seed=0, prior="network")  # periodic, order 4
 
 
 def _rounding_bounds(problem, model, whole) -> dict:
@@ -172,9 +173,39 @@ def _loss_and_grads(problem, engine: str, ctx) -> dict:
     }
 
 
+def _prior_share(ctx) -> dict:
+    """A Gaussian-process unknown: the tiled loss and gradients count its prior once (rank 0)."""
+    from mollifier.inverse.priors import prior_weight, resolve_priors
+    from mollifier.inverse.warm_start import network_free_start
+
+    problem = make_problem("heat", grid=20, noise=0.05, density=1.0, seed=1, prior="gp")
+    start = network_free_start(problem)
+    problem, _ = resolve_priors(problem, start)
+    weights = LossWeights.resolve(problem)
+    torch.manual_seed(0)
+    model = InverseModel(problem).to(dtype=DTYPE)
+    with torch.no_grad():
+        model.field_unknowns["lambda"].net.z.fill_(1.0)   # a prior term far above rounding
+    whole = Objective(problem, model, weights, torch.device("cpu"), DTYPE)
+    whole.prior_weight = prior_weight(problem, start, weights.data, float(whole.observed_count), whole.data_scale)
+    loss, parts, _, _ = whole(5)
+    loss.backward()
+    z = model.field_unknowns["lambda"].net.z
+    reference = z.grad.clone()
+    model.zero_grad(set_to_none=True)
+    tiled = TiledObjective(problem, model, weights, torch.device("cpu"), DTYPE, ctx)
+    tiled.prior_weight = whole.prior_weight
+    local, tparts, _, _ = tiled(5)
+    local.backward()
+    tiled.after_backward()
+    return {"loss": parts["loss"], "tiled_loss": tparts["loss"], "prior": parts["prior"],
+            "grad_max_abs_diff": float((z.grad - reference).abs().max()), "grad_max_abs": float(reference.abs().max())}
+
+
 def equivalence(out: Path) -> None:
     with session(timeout=120) as ctx:
         report: dict = {"rank": ctx.rank, "world_size": ctx.world_size}
+        report["prior-share"] = _prior_share(ctx)
         for name, engine in (("chromatin", "mollifier"), ("heat", "mollifier"), ("heat", "fd")):
             report[f"objective-{name}-{engine}"] = _loss_and_grads(_problem(name), engine, ctx)
         for name in ("chromatin", "heat"):

@@ -89,6 +89,16 @@ def equivalence(equivalence_run):
     return equivalence_run[0]
 
 
+def test_a_gaussian_process_prior_is_counted_once_across_ranks(equivalence):
+    # float64 sums of ~10^3 terms reorder to ~1e-13 relative; the prior term is above 1e-6 of
+    # the loss, so counting it on both ranks (or on none) would show a thousand times over
+    for report in equivalence:
+        r = report["prior-share"]
+        assert r["prior"] > 1e-6 * r["loss"]
+        assert r["tiled_loss"] == pytest.approx(r["loss"], rel=1e-9, abs=0)
+        assert r["grad_max_abs_diff"] <= 1e-9 * r["grad_max_abs"]
+
+
 @pytest.mark.parametrize("case", ["chromatin-mollifier", "heat-mollifier", "heat-fd"])
 def test_tiled_loss_and_gradients_equal_the_single_process_ones(equivalence, case):
     """chromatin: periodic, 4th order; heat: valid boundary, known field, 70 % observed."""

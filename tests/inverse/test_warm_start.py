@@ -230,7 +230,7 @@ def test_a_collapsed_unknown_is_restarted_at_the_network_free_estimate():
     # unknown alone restarts; 1 %, 200 steps: the field misses the data's detail at the
     # check and is anchored, which refits every unknown (the collapsed one re-initialised)
     for noise, steps, how in ((0.05, 1600, "restarted"), (0.01, 200, "reinitialised")):
-        problem = make_problem("heat", grid=32, noise=noise, seed=0)
+        problem = make_problem("heat", grid=32, noise=noise, seed=0, prior="network")
         result = train(problem, TrainConfig(steps=steps, log_every=0, checkpoint_every=0), callbacks=[Collapse(problem)])
         warm = result.metrics["warm_start"]
         assert (warm["restarted"]["unknowns"] if how == "restarted" else warm["reinitialised"]) == ["lambda"], warm
@@ -239,7 +239,7 @@ def test_a_collapsed_unknown_is_restarted_at_the_network_free_estimate():
         assert pearson(learned, problem.truth["lambda"]) > 0.5  # and learning again
     # without a direct formula there is no network-free estimate to fit: re-initialised only
     # (fresh Adam moments too), and said so
-    problem = make_problem("heat", grid=32, noise=0.05, seed=0)
+    problem = make_problem("heat", grid=32, noise=0.05, seed=0, prior="network")
     problem.direct = None
     lines = []
     result = train(problem, TrainConfig(steps=1600, log_every=0, checkpoint_every=0), callbacks=[Collapse(problem)],

@@ -24,24 +24,28 @@ from ._base import AbstractBackbone
 from .mlp import MLP
 from .pinnsformer import PINNsFormer
 from .piratenet import PirateNet
+from .spectral import GaussianProcessField
 
 __all__ = [
     "AbstractBackbone",
     "BACKBONES",
+    "GaussianProcessField",
     "MLP",
     "PINNsFormer",
     "PirateNet",
     "make_backbone",
 ]
 
+#: The coordinate networks compared in the project (for the observed field).
+BACKBONES: tuple[str, ...] = ("mlp", "piratenet", "pinnsformer")
+
 _REGISTRY: dict[str, type[AbstractBackbone]] = {
     "mlp": MLP,
     "piratenet": PirateNet,
     "pinnsformer": PINNsFormer,
+    # a Gaussian-process prior for an unknown field (UnknownField(backbone="gp"))
+    "gp": GaussianProcessField,
 }
-
-#: Names accepted by :func:`make_backbone`.
-BACKBONES: tuple[str, ...] = tuple(_REGISTRY)
 
 
 def make_backbone(
@@ -55,7 +59,8 @@ def make_backbone(
 
     Args:
         name: One of :data:`BACKBONES` (``"mlp"``, ``"piratenet"``,
-            ``"pinnsformer"``); case-insensitive.
+            ``"pinnsformer"``) or ``"gp"`` (:class:`GaussianProcessField`, a prior for
+            an unknown field); case-insensitive.
         in_dim: Number of input coordinates.
         out_dim: Number of output fields.
         domain: Optional per-input-dimension ``(low, high)`` bounds.
@@ -81,7 +86,7 @@ def make_backbone(
         >>> net(torch.linspace(0, 10, 5)[:, None]).shape
         torch.Size([5, 2])
     """
-    allowed = ", ".join(repr(n) for n in BACKBONES)
+    allowed = ", ".join(repr(n) for n in _REGISTRY)
     if not isinstance(name, str):
         raise TypeError(
             f"`name` must be a str, one of {allowed}; got {name!r} (type {type(name).__name__})"

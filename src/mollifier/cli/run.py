@@ -25,10 +25,11 @@ from ..inverse.training import RECOVERIES
 from ..network_free import SMOOTHERS
 from ..problems import PROBLEMS, ProblemSpec, make_problem
 from ..problems.files import accepted_options, is_problem_file, load_problem_file
+from ..problems.synthetic import PRIORS
 from ..runtime.files import nan_to_none
 from .arguments import positive_number
 
-_PROBLEM_KEYS = ("grid", "noise", "density", "seed")
+_PROBLEM_KEYS = ("grid", "noise", "density", "seed", "prior")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -59,6 +60,9 @@ def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True)
     p.add_argument("--backbone", choices=["mlp", "piratenet", "pinnsformer"], help="field backbone (default: mlp)")
     p.add_argument("--noise", type=float, help="relative noise level, e.g. 0.05 for 5 %% (default: 0.05)")
     p.add_argument("--density", type=float, help="fraction of grid points observed (default: 1)")
+    p.add_argument("--prior", choices=PRIORS,
+                   help="built-in problems: the unknown field's representation, gp (a Gaussian-process prior whose "
+                        "settings come from the data; heat's and langevin's default) or network (an MLP; chromatin's)")
     p.add_argument("--grid", type=int, help="samples per axis (default: the problem's)")
     p.add_argument("--steps", type=int, help="Adam steps")
     p.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")
@@ -160,6 +164,7 @@ def resolve(args: argparse.Namespace, defaults: dict[str, Any] | None = None) ->
             f"{spec.name}-{training.get('engine', 'mollifier')}-{training.get('backbone', 'mlp')}"
             + (f"-noise{noise:g}" if "noise" in problem_kwargs or problem in PROBLEMS else "")
             + f"-seed{problem_kwargs.get('seed', 0)}"
+            + (f"-{problem_kwargs['prior']}-prior" if "prior" in problem_kwargs else "")
         )
     return problem, problem_kwargs, training, Path(out)
 

@@ -49,10 +49,13 @@ class UnknownField:
         name: Name used in the residual's ``p`` (and ``d``) mappings and in the results.
         init: Value the field starts near.
         positive: Keep it positive (softplus output).
-        backbone: A backbone name (``mlp``, ``piratenet``, ``pinnsformer``) or your own
+        backbone: A backbone name (``mlp``, ``piratenet``, ``pinnsformer``), ``gp`` (a
+            Gaussian-process prior: a prior-weighted Fourier series trained to the maximum
+            a posteriori estimate, :mod:`mollifier.inverse.priors`) or your own
             ``torch.nn.Module`` mapping ``(N, len(axes))`` coordinates to ``(N, 1)``
             (trained in place; its initialisation is yours).
-        options: Keyword arguments of a named backbone (default: 3 x 64 tanh MLP).
+        options: Keyword arguments of a named backbone (default: 3 x 64 tanh MLP for
+            ``mlp``; for ``gp``, ``correlation_length`` and ``scale`` chosen from the data).
         derivatives: Named derivatives of this field the residual needs, over the grid's
             axes (e.g. ``{"a_x0": (1, 0)}``; see :mod:`mollifier.inverse.residuals`).
             With derivatives, ``p[name]`` and ``d[name]`` are the engine's field (the
@@ -66,12 +69,19 @@ class UnknownField:
     init: float = 1.0
     positive: bool = True
     backbone: Any = "mlp"
-    options: Mapping[str, Any] = field(default_factory=lambda: {"width": 64, "depth": 3})
+    options: Mapping[str, Any] | None = None
     derivatives: Mapping[str, DerivativeSpec] = field(default_factory=dict)
     axes: Sequence[int] | None = None
     radius: float | Sequence[float] | None = None
 
     latent = False
+
+    def backbone_options(self) -> dict[str, Any]:
+        """The named backbone's keyword arguments: ``options``, or the defaults (3 x 64 MLP)."""
+        if self.options is not None:
+            return dict(self.options)
+        name = self.backbone.strip().lower() if isinstance(self.backbone, str) else None
+        return {"width": 64, "depth": 3} if name == "mlp" else {}
 
 
 @dataclass(frozen=True)

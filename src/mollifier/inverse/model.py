@@ -91,7 +91,7 @@ class _FieldUnknown(nn.Module):
         self.spec = spec
         if net is None and isinstance(spec.backbone, nn.Module):
             net = spec.backbone
-        self.net = net if net is not None else make_backbone(spec.backbone, ndim, 1, domain=domain, **dict(spec.options))
+        self.net = net if net is not None else make_backbone(spec.backbone, ndim, 1, domain=domain, **spec.backbone_options())
         offset = _inverse_softplus(spec.init) if spec.positive else spec.init
         self.offset = float(offset)
 

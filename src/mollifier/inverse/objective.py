@@ -8,7 +8,8 @@ where ``u`` is the engine's field (the mollified field for the ``mollifier`` eng
 the observations: on grid nodes directly; at scattered points the network itself for
 the ``autodiff`` and ``fd`` engines (their field), the multilinear interpolation of the
 mollified field for the ``mollifier`` engine (weighted by the points' weights); and
-``w_residual(step)`` ramps up linearly over the residual warm-up. The residual's mean
+``w_residual(step)`` ramps up linearly over the residual warm-up. Unknown fields with a
+Gaussian-process prior add ``w_prior * |z|^2 / 2`` (:mod:`.priors`). The residual's mean
 square counts the problem's ``domain`` only, when it has one; each boundary or initial
 condition adds ``weight * mean((field - value)^2) / scale`` at its nodes
 (:mod:`.conditions`). The weights are resolved once (:class:`LossWeights`) from the
@@ -42,6 +43,7 @@ from ..distributed.context import DistributedContext
 from ..distributed.tiling import Slab, TiledDerivatives, check_tileable, make_slabs, rows_of
 from .conditions import Dirichlet, condition_nodes, condition_values
 from .model import InverseModel, as_tensor_on_grid, neumann_name, subgrid
+from .priors import prior_penalty
 from .problem import InverseProblem
 
 __all__ = ["LossWeights", "Objective", "TiledObjective", "make_objective"]
@@ -87,6 +89,12 @@ class Objective:
     Subclasses restrict it to part of the grid through :meth:`_setup` (the data and
     coordinates it owns), :meth:`fields`, :meth:`_mean_square` and :meth:`_parts`.
     """
+
+    prior_weight: float = 0.0
+    """Weight of the unknowns' Gaussian-process prior ``|z|^2 / 2`` (:func:`~mollifier.inverse.priors.prior_weight`;
+    set by the trainer, 0: none)."""
+    prior_share: float = 1.0
+    """This process's share of the prior term (the tiled objective adds it on rank 0 only)."""
 
     def __init__(self, problem: InverseProblem, model: InverseModel, weights: LossWeights, device: torch.device, dtype: torch.dtype) -> None:
         self.problem, self.model, self.weights, self.device, self.dtype = problem, model, weights, device, dtype
@@ -142,8 +150,8 @@ class Objective:
         square = torch.broadcast_to(square, torch.broadcast_shapes(square.shape, self.domain.shape))
         return (square * self.domain).sum() / (self.domain.sum() * (square.numel() // self.domain.numel()))
 
-    def _parts(self, loss: torch.Tensor, data_loss: torch.Tensor, residual_loss: torch.Tensor, weight: float) -> dict[str, float]:
-        """The loss terms as numbers for the history (the whole problem's)."""
+    def _parts(self, loss: torch.Tensor, data_loss: torch.Tensor, residual_loss: torch.Tensor, weight: float, prior: float = 0.0) -> dict[str, float]:
+        """The loss terms as numbers for the history (the whole problem's; ``loss`` holds the prior term)."""
         return {"loss": float(loss.detach()), "data": float(data_loss.detach()), "residual": float(residual_loss.detach())}
 
     def __call__(self, step: int) -> tuple[torch.Tensor, dict[str, float], Fields, Fields]:
@@ -163,7 +171,13 @@ class Objective:
         if self.conditions:
             condition_loss = sum(c.loss(d, p) for c in self.conditions)
             loss = loss + self.weights.boundary * condition_loss
-        parts = self._parts(loss, data_loss, residual_loss, weight)
+        penalty = prior_penalty(self.model) if self.prior_weight else None
+        prior = 0.0 if penalty is None else float(self.prior_weight * penalty.detach())
+        if penalty is not None:
+            loss = loss + self.prior_share * self.prior_weight * penalty
+        parts = self._parts(loss, data_loss, residual_loss, weight, prior)
+        if penalty is not None:
+            parts["prior"] = prior
         if boundary_loss is not None:
             parts["boundary"] = float(boundary_loss.detach())
         if condition_loss is not None:
@@ -226,6 +240,7 @@ class TiledObjective(Objective):
         self.ctx = ctx
         self.slabs: list[Slab] = make_slabs(problem.grid.shape[0], ctx.world_size, model.engine.stencil_halo[0])  # type: ignore[attr-defined]
         self.slab = self.slabs[ctx.rank]
+        self.prior_share = 1.0 if ctx.is_main else 0.0  # the gradients are summed over ranks
         self.tile = TiledDerivatives(model.engine, self.slab)
         self.sync_seconds = 0.0
         self.sync_calls = 0
@@ -253,12 +268,13 @@ class TiledObjective(Objective):
         """This rank's share of the whole grid's mean square (divided by the global count)."""
         return (residual**2).sum() / self._residual_count(residual)
 
-    def _parts(self, loss: torch.Tensor, data_loss: torch.Tensor, residual_loss: torch.Tensor, weight: float) -> dict[str, float]:
-        """The global loss terms: every rank's shares summed (so all ranks decide alike)."""
+    def _parts(self, loss: torch.Tensor, data_loss: torch.Tensor, residual_loss: torch.Tensor, weight: float, prior: float = 0.0) -> dict[str, float]:
+        """The global loss terms: every rank's shares summed (so all ranks decide alike); the
+        prior term (the same on every rank) once."""
         parts_t = torch.stack([data_loss.detach(), residual_loss.detach()]).to(torch.float64)
         all_reduce_sum_(self.ctx, [parts_t], "summing the loss over ranks")
         data, res = (float(v) for v in parts_t.cpu())
-        return {"loss": self.weights.data * data + weight * res, "data": data, "residual": res}
+        return {"loss": self.weights.data * data + weight * res + prior, "data": data, "residual": res}
 
     def _residual_count(self, residual: torch.Tensor) -> float:
         ndim = self.problem.grid.ndim

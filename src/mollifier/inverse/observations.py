@@ -62,7 +62,8 @@ class Observations:
         mask: Boolean ``(*grid.shape)``, True where observed (default: everywhere).
             Entries that are NaN in ``values`` are dropped from the mask; see
             ``nan_policy``.
-        noise: Relative noise level the data carry (informational).
+        noise: Relative noise level the data carry (informational, except for a Gaussian-process
+            prior on an unknown where the data do not show their noise level: :mod:`.priors`).
         nan_policy: ``"mask"`` (default: NaN entries are treated as unobserved and
             reported) or ``"raise"``.
     """
@@ -100,7 +101,8 @@ class Observations:
             grid: The problem's grid.
             points: ``(P, ndim)`` physical coordinates.
             values: ``(P,)`` measured values.
-            noise: Relative noise level the data carry (informational).
+            noise: Relative noise level the data carry (informational, except for a Gaussian-process
+            prior on an unknown where the data do not show their noise level: :mod:`.priors`).
             tolerance: Largest allowed distance to the nearest node, in cells; points
                 farther away are an error naming how many (use
                 :class:`ScatteredObservations` for data off the grid's nodes).

@@ -42,6 +42,7 @@ from .callbacks import LOGGERS, Callback, CallbackList, TrainState, default_call
 from .checkpoint import CHECKPOINT_NAME, check_resumable, load_checkpoint, save_checkpoint
 from .model import InverseModel
 from .objective import LossWeights, Objective, make_objective
+from .priors import has_prior, prior_weight, resolve_priors
 from .problem import InverseProblem
 from .recovery import Result, arrays_of, headline, recovered_arrays, score, score_baselines
 from .results import write_config, write_results
@@ -306,6 +307,7 @@ class _Run:
         config = self.config
         t0 = time.perf_counter()
         self.start = network_free_start(self.problem)
+        self.problem, self.priors = resolve_priors(self.problem, self.start)
         self.start_seconds = time.perf_counter() - t0
         radius, self.radius_rule = config.radius, None
         takes_radius = config.engine == "mollifier"
@@ -332,6 +334,10 @@ class _Run:
             self.model.compile_networks()
         weights = LossWeights.resolve(self.problem, config.data_weight, config.residual_weight, config.residual_warmup)
         self.objective: Objective = make_objective(self.problem, self.model, weights, self.device, self.dtype, self.ctx)
+        if self.priors:
+            self.objective.prior_weight = prior_weight(
+                self.problem, self.start, weights.data, float(self.objective.observed_count), self.objective.data_scale
+            )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         gamma = (config.lr_final / config.lr) ** (1.0 / max(config.steps, 1))
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=gamma)
@@ -595,6 +601,7 @@ class _Run:
             "radius_cells": self.radius_cells(),
             "radius_rule": self.radius_rule,
             "warm_start": self.warm_summary(),
+            "priors": {name: {**info, "weight": self.objective.prior_weight} for name, info in self.priors.items()},
             "diagnostics": findings,
             "fit_check": fit_check,
             "device": str(self.device),
@@ -648,7 +655,10 @@ class _Hook(Callback):
 
 def _headline_mode(problem: InverseProblem, config: TrainConfig) -> str:
     if config.recovery == "auto":
-        return "direct" if problem.direct is not None else "learned"
+        # an unknown with a prior is learned to be read as learned (a direct formula ignores the prior)
+        if problem.direct is None or has_prior(problem, problem.parameter):
+            return "learned"
+        return "direct"
     if config.recovery == "direct" and problem.direct is None:
         raise ValueError(f"`recovery`='direct' but problem {problem.name!r} has no direct recovery formula")
     return config.recovery

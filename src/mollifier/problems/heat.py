@@ -22,7 +22,7 @@ from ..core.operators import laplacian
 from ..inverse.model import guarded_divide
 from ..inverse.problem import InverseProblem, UnknownField
 from .forward import simulate_heat
-from .synthetic import observe
+from .synthetic import observe, unknown_backbone
 
 __all__ = ["DERIVATIVES", "EDGE_BAND", "ORDER", "TRAINING", "build", "direct_formula", "residual"]
 
@@ -54,7 +54,8 @@ def direct_formula(floor: float):
     return direct
 
 
-def build(grid: int = 64, noise: float = 0.05, density: float = 1.0, seed: int = 0, **options: Any) -> InverseProblem:
+def build(grid: int = 64, noise: float = 0.05, density: float = 1.0, seed: int = 0, *, prior: str = "gp",
+          **options: Any) -> InverseProblem:
     """The benchmark problem: recover the diffusivity ``lambda(x, y)`` from noisy ``u``.
 
     Args:
@@ -62,6 +63,8 @@ def build(grid: int = 64, noise: float = 0.05, density: float = 1.0, seed: int =
         noise: Relative noise level.
         density: Fraction of grid points observed.
         seed: Seed of the diffusivity, the noise and the mask.
+        prior: The unknown's representation: ``gp`` (default: a Gaussian-process prior whose
+            settings come from the data, :mod:`mollifier.inverse.priors`) or ``network`` (an MLP).
         **options: Passed to :func:`~mollifier.problems.forward.simulate_heat`.
     """
     data = simulate_heat(n=grid, rng=seed, **options)
@@ -75,7 +78,7 @@ def build(grid: int = 64, noise: float = 0.05, density: float = 1.0, seed: int =
         grid=g,
         observations=observe(data["u"], noise, density, seed),
         derivatives=DERIVATIVES,
-        unknowns=[UnknownField("lambda", init=1.0, positive=True)],
+        unknowns=[UnknownField("lambda", init=1.0, positive=True, backbone=unknown_backbone(prior))],
         residual=residual,
         direct=direct_formula(floor),
         truth={"lambda": data["lambda"]},

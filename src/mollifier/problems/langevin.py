@@ -20,7 +20,7 @@ import numpy as np
 from ..core.grid import Grid
 from ..inverse.problem import InverseProblem, UnknownField
 from .forward import simulate_langevin
-from .synthetic import observe
+from .synthetic import observe, unknown_backbone
 
 __all__ = ["DERIVATIVES", "ORDER", "TRAINING", "build", "direct", "residual"]
 
@@ -44,7 +44,8 @@ def direct(d, k):
     return {"lambda": d["u_t"] - d["u"]}
 
 
-def build(grid: int = 256, noise: float = 0.05, density: float = 1.0, seed: int = 0, **options: Any) -> InverseProblem:
+def build(grid: int = 256, noise: float = 0.05, density: float = 1.0, seed: int = 0, *, prior: str = "gp",
+          **options: Any) -> InverseProblem:
     """The benchmark problem: recover the forcing ``lambda(t)`` from noisy ``u(t)``.
 
     Args:
@@ -52,6 +53,8 @@ def build(grid: int = 256, noise: float = 0.05, density: float = 1.0, seed: int 
         noise: Relative noise level.
         density: Fraction of samples observed.
         seed: Seed of the forcing, the noise and the mask.
+        prior: The unknown's representation: ``gp`` (default: a Gaussian-process prior whose
+            settings come from the data, :mod:`mollifier.inverse.priors`) or ``network`` (an MLP).
         **options: Passed to :func:`~mollifier.problems.forward.simulate_langevin`.
     """
     data = simulate_langevin(n=grid, rng=seed, **options)
@@ -62,7 +65,7 @@ def build(grid: int = 256, noise: float = 0.05, density: float = 1.0, seed: int 
         grid=g,
         observations=observe(data["u"], noise, density, seed),
         derivatives=DERIVATIVES,
-        unknowns=[UnknownField("lambda", init=0.0, positive=False)],
+        unknowns=[UnknownField("lambda", init=0.0, positive=False, backbone=unknown_backbone(prior))],
         residual=residual,
         direct=direct,
         truth={"lambda": data["lambda"]},

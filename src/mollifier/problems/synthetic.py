@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import check_choice
 from ..inverse.problem import Observations, add_relative_noise, random_mask
 
-__all__ = ["observe"]
+__all__ = ["PRIORS", "observe", "unknown_backbone"]
+
+PRIORS = ("gp", "network")
+"""How a built-in problem represents its unknown field: ``gp`` (a Gaussian-process prior whose
+settings come from the data, :mod:`mollifier.inverse.priors`; the default of heat and
+Langevin) or ``network`` (a 3 x 64 MLP; the default of chromatin). Measured side by side in
+docs/benchmarks.md."""
+
+
+def unknown_backbone(prior: str) -> str:
+    """The unknown field's backbone name for ``prior`` (one of :data:`PRIORS`)."""
+    check_choice("prior", prior, PRIORS)
+    return "mlp" if prior == "network" else "gp"
 
 
 def observe(clean: np.ndarray, noise: float, density: float, seed: int) -> Observations:
