@@ -93,6 +93,7 @@ def _robustness(spec: dict[str, Any]) -> dict[str, Any]:
     row.update(
         pearson_on_support=on_support,
         radius_rule=metrics.get("radius_rule"),
+        priors=metrics.get("priors") or None,  # the unknowns' Gaussian-process settings, where they have one
         diagnostics=[f["code"] for f in metrics.get("diagnostics") or []],
         fit_check=metrics.get("fit_check"),
         # both recoveries of the unknown from the same trained networks (the headline is one)
