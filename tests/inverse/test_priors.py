@@ -130,3 +130,22 @@ def test_prior_weight_and_penalty_agree_with_the_formula():
     # the loss is summed in float32: the difference of two sums is exact to a few eps of their size
     rounding = 4 * torch.finfo(torch.float32).eps * abs(float(loss_with.detach()))
     assert float((loss_with - loss_without).detach()) == pytest.approx(weight * penalty, abs=rounding)
+
+
+def test_a_given_noise_level_wins_and_scattered_data_must_give_one():
+    from mollifier.inverse import ScatteredObservations
+
+    heat = make_problem("heat", grid=32, noise=0.05, seed=0, prior="gp")
+    given = dataclasses.replace(heat, unknowns=[dataclasses.replace(
+        heat.unknowns[0], options={"correlation_length": 0.2, "scale": 1.0, "noise_std": 0.01})])
+    resolved, report = resolve_priors(given, network_free_start(heat))
+    assert report["lambda"]["noise_std"] == 0.01
+    assert "noise_std" not in resolved.unknowns[0].options          # not a backbone argument
+    assert noise_level(resolved, network_free_start(heat), 0.01) == 0.01
+    points = np.random.default_rng(0).random((200, 2))
+    scattered = dataclasses.replace(heat, observations=ScatteredObservations(points, np.sin(points[:, 0]), noise=0.1))
+    with pytest.raises(ValueError, match="noise_std"):
+        noise_level(scattered, None)
+    with pytest.raises(ValueError, match="noise_std"):
+        resolve_priors(dataclasses.replace(given, unknowns=[dataclasses.replace(
+            given.unknowns[0], options={"correlation_length": 0.2, "scale": 1.0, "noise_std": -1.0})]), None)

@@ -174,7 +174,8 @@ class ScatteredObservations:
         values: ``(P,)`` for one field or ``(P, C)`` for several.
         weights: Optional ``(P,)`` non-negative weights of the points in the data loss
             (e.g. inverse variances); default all 1.
-        noise: Noise level the data carry (informational).
+        noise: Noise level the data carry (informational; a Gaussian-process prior on an
+            unknown takes its noise level as ``options={"noise_std": ...}``: :mod:`.priors`).
         nan_policy: ``"mask"`` (rows with a NaN are dropped and reported) or ``"raise"``.
         tolerance: How far beyond the grid's bounds a point may lie, in cells.
 

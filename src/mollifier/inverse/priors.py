@@ -22,9 +22,11 @@ Gaussian-derivative network-free estimate of the unknown (:func:`estimate_parame
   understates the spread of what it estimates, and a prior too wide costs little where one
   too narrow shrinks the answer (measured in docs/benchmarks.md).
 
-``sigma`` is the noise level the data show (second differences,
-:func:`~mollifier.network_free.noise_std`), or ``Observations(noise=...)`` times the data's
-spread where the data are not a full grid.
+``sigma`` is the noise standard deviation given as ``options={"noise_std": ...}`` (in the
+data's units), else the noise level the data show (second differences,
+:func:`~mollifier.network_free.noise_std`), else, for gridded data with gaps,
+``Observations(noise=...)`` (relative) times the data's spread. Scattered data need
+``noise_std``.
 
 Example:
     >>> from mollifier.problems import make_problem
@@ -59,6 +61,7 @@ __all__ = [
     "correlation_length_of",
     "has_prior",
     "has_priors",
+    "noise_level",
     "prior_penalty",
     "prior_scale_of",
     "prior_weight",
@@ -185,12 +188,18 @@ def resolve_priors(problem: InverseProblem, start: "NetworkFreeStart | None") ->
 
     estimates: dict[str, np.ndarray] | None = None
     report: dict[str, Any] = {}
+    noises: set[float] = set()
     unknowns = []
     for spec in problem.unknowns:
         if not _is_gp(spec):
             unknowns.append(spec)
             continue
         options = dict(spec.options or {})
+        given = options.pop("noise_std", None)
+        if given is not None:
+            if isinstance(given, bool) or not isinstance(given, (int, float)) or not math.isfinite(given) or given <= 0:
+                raise ValueError(f"unknown field {spec.name!r}: `noise_std` must be a positive number, got {given!r}")
+            noises.add(float(given))
         axes = field_axes(spec, problem.grid.ndim)
         rules = []
         if AUTO in (options.get("correlation_length", AUTO), options.get("scale", AUTO)):
@@ -217,6 +226,10 @@ def resolve_priors(problem: InverseProblem, start: "NetworkFreeStart | None") ->
         modes = GaussianProcessField(len(axes), 1, domain=domain, **options).modes
         report[spec.name] = {"correlation_length": float(options["correlation_length"]), "scale": float(options["scale"]),
                              "modes": modes, "rule": "; ".join(rules) or "given"}
+        if given is not None:
+            report[spec.name]["noise_std"] = float(given)
+    if len(noises) > 1:
+        raise ValueError(f"the unknowns' priors give different `noise_std` ({sorted(noises)}); the data have one noise level")
     return dataclasses.replace(problem, unknowns=unknowns), report
 
 
@@ -227,25 +240,28 @@ def _gaussian_estimates(problem: InverseProblem, start: "NetworkFreeStart | None
     return {k[len("direct_"):]: v for k, v in found.arrays.items() if k.startswith("direct_")}
 
 
-def noise_level(problem: InverseProblem, start: "NetworkFreeStart | None") -> float:
-    """The data's noise standard deviation: from the network-free start, else ``Observations(noise=...)``."""
+def noise_level(problem: InverseProblem, start: "NetworkFreeStart | None", given: float | None = None) -> float:
+    """The data's noise standard deviation: ``given``, else from the network-free start, else
+    ``Observations(noise=...)`` (relative to the data's spread; gridded data only)."""
+    if given is not None:
+        return float(given)
     if start is not None and start.noise_std > 0:
         return float(start.noise_std)
     obs = problem.observations
-    relative = getattr(obs, "noise", None)
-    if relative:
-        return float(relative) * float(np.std(obs.observed()))
+    if not obs.scattered and obs.noise > 0:
+        return float(obs.noise) * float(np.std(obs.observed()))
     raise ValueError(
-        "a Gaussian-process prior needs the data's noise level: these data do not show it (scattered, "
-        "incomplete or noise-free); give it as Observations(..., noise=RELATIVE_LEVEL)"
+        "a Gaussian-process prior needs the data's noise level, and these data do not show it (scattered, "
+        "incomplete or noise-free): give UnknownField(backbone='gp', options={..., 'noise_std': SIGMA}) "
+        "(the noise's standard deviation in the data's units)"
     )
 
 
 def prior_weight(problem: InverseProblem, start: "NetworkFreeStart | None", data_weight: float, observed_count: float,
                  data_scale: float, sigma: float | None = None) -> float:
     """``2 w_data sigma^2 / (N var(data))``: the weight of ``|z|^2 / 2`` that makes the loss a MAP
-    objective (``sigma``: default the data's noise level, :func:`noise_level`)."""
-    sigma = noise_level(problem, start) if sigma is None else sigma
+    objective (``sigma``: a given noise standard deviation, else :func:`noise_level`)."""
+    sigma = noise_level(problem, start, sigma)
     return 2.0 * data_weight * sigma**2 / (observed_count * data_scale)
 
 

@@ -335,8 +335,9 @@ class _Run:
         weights = LossWeights.resolve(self.problem, config.data_weight, config.residual_weight, config.residual_warmup)
         self.objective: Objective = make_objective(self.problem, self.model, weights, self.device, self.dtype, self.ctx)
         if self.priors:
+            given = next((info["noise_std"] for info in self.priors.values() if "noise_std" in info), None)
             self.objective.prior_weight = prior_weight(
-                self.problem, self.start, weights.data, float(self.objective.observed_count), self.objective.data_scale
+                self.problem, self.start, weights.data, float(self.objective.observed_count), self.objective.data_scale, given
             )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         gamma = (config.lr_final / config.lr) ** (1.0 / max(config.steps, 1))
