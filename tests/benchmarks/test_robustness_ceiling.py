@@ -127,3 +127,18 @@ def test_noise_free_data_have_no_posterior_to_compute():
     # told the noise level (0), the oracle has no likelihood: a clear error, not a singular solve
     with pytest.raises(ValueError, match="`noise` must be > 0"):
         ceiling.ceiling_cell("langevin", 64, 0.1, 0.0, seed=0)
+
+
+def test_prior_sensitivity_scales_the_automatic_setting_it_varies():
+    import prior_sensitivity as sensitivity
+
+    from mollifier.inverse import estimate_parameter
+    from mollifier.inverse.priors import correlation_length_of
+
+    row = sensitivity.run("langevin", "correlation_length", 1.67)
+    grid, ell, noise = sensitivity.CELLS["langevin"]
+    problem = make_problem("langevin", grid=grid, noise=noise, seed=0, correlation_length=ell)
+    auto = correlation_length_of(estimate_parameter(problem, "gaussian").arrays["direct_lambda"], problem.grid.spacing)
+    assert row["value"] == pytest.approx(1.67 * auto)
+    assert row["margin"] == pytest.approx(row["network_on_support"] - row["best_smoother_pearson"])
+    assert -1.0 <= row["pearson_mask"] <= 1.0

@@ -18,9 +18,13 @@ Gaussian-derivative network-free estimate of the unknown (:func:`estimate_parame
   estimate's autocorrelation at lags of one cell and more (lag 0 holds the estimate's own
   noise) while it is above 0.2, averaged over the axes (:func:`correlation_length_of`);
 - ``scale``: twice the estimate's spread, in the units of the series (the inverse softplus
-  of the field for a positive unknown) (:func:`prior_scale_of`). A smoothed estimate
-  understates the spread of what it estimates, and a prior too wide costs little where one
-  too narrow shrinks the answer (measured in docs/benchmarks.md).
+  of the field for a positive unknown) (:func:`prior_scale_of`): a smoothed estimate
+  understates the spread of what it estimates.
+
+How much the two matter (``benchmarks/prior_sensitivity.py``, docs/benchmarks.md): on heat
+(correlation length 0.15, 5 % noise) factors 0.67-1.67 on the length and 0.5-2 on the scale
+keep the margin over the best smoother within +0.006 to +0.012; on Langevin's roughest cell
+at 10 % noise the same factors swing it from -0.068 to +0.048.
 
 ``sigma`` is the noise standard deviation given as ``options={"noise_std": ...}`` (in the
 data's units), else the noise level the data show (second differences,
@@ -118,8 +122,7 @@ def correlation_length_of(estimate: np.ndarray, spacing: tuple[float, ...]) -> f
     length.
 
     The sample autocorrelation of one field is itself noisy (about 10 % on a box of 30
-    correlation lengths a side); the prior needs the length within a factor of about 1.5
-    (measured in docs/benchmarks.md).
+    correlation lengths a side).
 
     Example:
         >>> from mollifier.problems.forward.random_fields import gaussian_random_field
