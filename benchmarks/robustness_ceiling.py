@@ -9,9 +9,9 @@ The robustness sweep (``mollifier bench --kind robustness``) asks the trained ne
 beat the best of three tuned smoothers. This script computes, for the Langevin and heat
 cells of that sweep, the estimate of someone who *knows the generator*: the prior the
 unknown was drawn from (its random Fourier series, correlation length and amplitude), the
-forward model and the noise level. Nothing trained, nothing tuned; NumPy and SciPy only
-(the data and the smoothers' estimates come from the library, so every estimate sees the
-same noisy values).
+forward model and the noise level. Nothing trained, nothing tuned; NumPy and SciPy (the
+data, the smoothers' estimates and the list of Fourier modes come from the library, so
+every estimate sees the same noisy values).
 
 - **Langevin** (``u_t = u + lambda``, ``u(0) = 1``): ``u`` is linear in ``lambda``'s
   Fourier coefficients, the prior is Gaussian, so the posterior mean (the minimum-mean-
@@ -48,6 +48,7 @@ import numpy as np
 import scipy.fft as sfft
 from scipy.integrate import cumulative_trapezoid
 
+from mollifier.backbones.spectral import fourier_modes
 from mollifier.inverse import estimate_parameter
 from mollifier.inverse.metrics import pearson
 from mollifier.network_free import noise_std
@@ -65,23 +66,8 @@ LENGTHS = {"langevin": (0.03, 0.05, 0.07, 0.1, 0.14, 0.2, 0.3), "heat": (0.08, 0
 """Correlation lengths the empirical variant chooses from (by marginal likelihood)."""
 RELATIVE_CUTOFF = 1e-8
 """Prior modes whose variance is below this fraction of the largest are left out (their
-amplitude is 1e-4 of the largest mode's)."""
-
-
-def fourier_modes(ndim: int, period: float, ell: float, cutoff: float = RELATIVE_CUTOFF) -> tuple[np.ndarray, np.ndarray]:
-    """Half-space wavevectors ``k`` (no zero, no ``-k`` twin) of a period-``period`` series and the
-    variance of each of their cosine and sine coefficients, ``exp(-ell^2 |k|^2 / 2)`` normalised
-    so that the field's pointwise variance is 1 (as the generator's is, on average)."""
-    top = int(math.ceil(math.sqrt(2.0 * math.log(1.0 / cutoff)) / ell * period / (2.0 * math.pi)))
-    axes = [np.arange(0, top + 1)] + [np.arange(-top, top + 1)] * (ndim - 1)
-    index = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
-    first_nonzero = np.array([next((v for v in row if v != 0), 0) for row in index])
-    index = index[first_nonzero > 0]
-    k = 2.0 * math.pi * index / period
-    var = np.exp(-0.5 * ell**2 * np.sum(k**2, axis=1))
-    keep = var >= cutoff * var.max()
-    k, var = k[keep], var[keep]
-    return k, var / var.sum()
+amplitude is 1e-4 of the largest mode's); the half-space of modes and their variances are
+the library's :func:`mollifier.backbones.spectral.fourier_modes`."""
 
 
 # --------------------------------------------------------------------------- Langevin
@@ -91,7 +77,7 @@ def langevin_operator(t: np.ndarray, ell: float, period: float = 2.0, refine: in
     ``Psi[:, j] = e^t int_0^t e^{-s} phi_j(s) ds`` by the trapezoid rule on a ``refine`` times
     finer grid (error ~1e-7 relative at the defaults, far below any noise level here).
     """
-    k, var = fourier_modes(1, period, ell)
+    k, var = fourier_modes((period,), ell, RELATIVE_CUTOFF)
     k = k[:, 0]
     fine = np.linspace(t[0], t[-1], (t.size - 1) * refine + 1)
     basis = np.concatenate([np.cos(np.outer(fine, k)), np.sin(np.outer(fine, k))], axis=1)
@@ -131,7 +117,7 @@ class HeatPrior:
     """``lambda = base + amplitude tanh(g)``, ``g = sum_j z_j B_j`` with ``z ~ N(0, I)`` on the data grid."""
 
     def __init__(self, x: np.ndarray, ell: float, period: float = 2.0, base: float = 1.0, amplitude: float = 0.5):
-        k, var = fourier_modes(2, period, ell)
+        k, var = fourier_modes((period, period), ell, RELATIVE_CUTOFF)
         X, Y = np.meshgrid(x, x, indexing="ij")
         phase = X[None] * k[:, 0, None, None] + Y[None] * k[:, 1, None, None]
         scale = np.sqrt(np.concatenate([var, var]))[:, None, None]

@@ -25,6 +25,10 @@ def test_modes_are_a_half_space_with_unit_variance(ndim):
     keys = {tuple(np.round(row, 9)) for row in k}
     assert len(keys) == len(k) and not any(tuple(np.round(-row, 9)) in keys for row in k)
     assert not np.any(np.all(k == 0, axis=1))
+    # the variance falls like the generator's exp(-ell^2 |k|^2 / 2)
+    i, j = np.argmin(np.sum(k**2, 1)), np.argmax(np.sum(k**2, 1))
+    expected = math.exp(-0.5 * 0.4**2 * (np.sum(k[j] ** 2) - np.sum(k[i] ** 2)))
+    assert math.isclose(var[j] / var[i], expected, rel_tol=1e-9)
 
 
 def test_draws_have_the_priors_covariance():

@@ -180,14 +180,14 @@ def _prior_share(ctx) -> dict:
 
     problem = make_problem("heat", grid=20, noise=0.05, density=1.0, seed=1, prior="gp")
     start = network_free_start(problem)
-    problem, _ = resolve_priors(problem, start)
+    problem, report = resolve_priors(problem, start)
     weights = LossWeights.resolve(problem)
     torch.manual_seed(0)
     model = InverseModel(problem).to(dtype=DTYPE)
     with torch.no_grad():
         model.field_unknowns["lambda"].net.z.fill_(1.0)   # a prior term far above rounding
     whole = Objective(problem, model, weights, torch.device("cpu"), DTYPE)
-    whole.prior_weight = prior_weight(problem, start, weights.data, float(whole.observed_count), whole.data_scale)
+    whole.prior_weight = prior_weight(weights.data, float(whole.observed_count), whole.data_scale, report["lambda"]["noise_std"])
     loss, parts, _, _ = whole(5)
     loss.backward()
     z = model.field_unknowns["lambda"].net.z

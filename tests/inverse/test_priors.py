@@ -62,7 +62,7 @@ def test_resolve_chooses_numbers_and_a_periodic_problem_gets_its_own_period():
     options = resolved.unknowns[0].options
     assert isinstance(options["correlation_length"], float) and isinstance(options["scale"], float)
     assert "period" not in options                       # twice the domain, the backbone's default
-    assert report["lambda"]["modes"] > 0 and "autocorrelation" in report["lambda"]["rule"]
+    assert report["lambda"]["noise_std"] > 0 and "autocorrelation" in report["lambda"]["rule"]
     chromatin = make_problem("chromatin", grid=32, noise=0.05, seed=0, prior="gp")
     resolved, _ = resolve_priors(chromatin, network_free_start(chromatin))
     grid = chromatin.grid
@@ -104,6 +104,7 @@ def test_the_objective_adds_the_map_weighted_penalty():
     assert result.metrics["priors"]["lambda"]["weight"] == pytest.approx(expected, rel=1e-9)
     gp = result.model.field_unknowns["lambda"].net
     assert isinstance(gp, GaussianProcessField)
+    assert result.metrics["priors"]["lambda"]["modes"] == gp.modes > 0
     assert result.history[-1]["prior"] > 0.0               # recorded (before that step's update)
     assert result.metrics["recovery"] == "learned"         # an unknown with a prior is read as learned
 
@@ -116,7 +117,7 @@ def test_prior_weight_and_penalty_agree_with_the_formula():
 
     model = InverseModel(resolved)
     objective = Objective(resolved, model, LossWeights.resolve(resolved), torch.device("cpu"), torch.float32)
-    objective.prior_weight = prior_weight(resolved, start, 1.0, float(objective.observed_count), objective.data_scale)
+    objective.prior_weight = prior_weight(1.0, float(objective.observed_count), objective.data_scale, start.noise_std)
     gp = model.field_unknowns["lambda"].net
     with torch.no_grad():
         gp.z.fill_(1.0)

@@ -38,7 +38,7 @@ Example:
     >>> problem = make_problem("heat", grid=32, noise=0.05, seed=0, correlation_length=0.2, prior="gp")
     >>> resolved, report = resolve_priors(problem, network_free_start(problem))
     >>> sorted(report["lambda"]), report["lambda"]["correlation_length"] > 0
-    (['correlation_length', 'modes', 'rule', 'scale'], True)
+    (['correlation_length', 'noise_std', 'rule', 'scale'], True)
 """
 
 from __future__ import annotations
@@ -179,16 +179,16 @@ def _period(problem: InverseProblem, axes: tuple[int, ...]) -> tuple[float, ...]
 
 
 def resolve_priors(problem: InverseProblem, start: "NetworkFreeStart | None") -> tuple[InverseProblem, dict[str, Any]]:
-    """``problem`` with every ``"auto"`` setting of its Gaussian-process priors chosen, and a report.
+    """``problem`` with every ``"auto"`` setting of its Gaussian-process priors chosen, and a report
+    (per prior: its settings, how they were chosen, and the data's noise level the weight uses).
 
     Raises:
         ValueError: ``"auto"`` where the data give no network-free estimate of that unknown
-            (scattered or incomplete data, no direct formula, a field on some axes only).
+            (scattered or incomplete data, no direct formula, a field on some axes only); no
+            noise level to weigh the priors by (:func:`noise_level`).
     """
     if not has_priors(problem):
         return problem, {}
-    from .direct import estimate_parameter  # late: direct imports the model
-
     estimates: dict[str, np.ndarray] | None = None
     report: dict[str, Any] = {}
     noises: set[float] = set()
@@ -207,7 +207,7 @@ def resolve_priors(problem: InverseProblem, start: "NetworkFreeStart | None") ->
         rules = []
         if AUTO in (options.get("correlation_length", AUTO), options.get("scale", AUTO)):
             if estimates is None:
-                estimates = _gaussian_estimates(problem, start, estimate_parameter)
+                estimates = _gaussian_estimates(problem, start)
             estimate = estimates.get(spec.name)
             if estimate is None or len(axes) != problem.grid.ndim:
                 raise ValueError(
@@ -225,20 +225,21 @@ def resolve_priors(problem: InverseProblem, start: "NetworkFreeStart | None") ->
         if "period" not in options and (period := _period(problem, axes)) is not None:
             options["period"] = period
         unknowns.append(dataclasses.replace(spec, options=options))
-        domain = [problem.grid.bounds[a] for a in axes]
-        modes = GaussianProcessField(len(axes), 1, domain=domain, **options).modes
         report[spec.name] = {"correlation_length": float(options["correlation_length"]), "scale": float(options["scale"]),
-                             "modes": modes, "rule": "; ".join(rules) or "given"}
-        if given is not None:
-            report[spec.name]["noise_std"] = float(given)
+                             "rule": "; ".join(rules) or "given"}
     if len(noises) > 1:
         raise ValueError(f"the unknowns' priors give different `noise_std` ({sorted(noises)}); the data have one noise level")
+    sigma = noise_level(problem, start, next(iter(noises), None))
+    for info in report.values():
+        info["noise_std"] = sigma
     return dataclasses.replace(problem, unknowns=unknowns), report
 
 
-def _gaussian_estimates(problem: InverseProblem, start: "NetworkFreeStart | None", estimate_parameter: Any) -> dict[str, np.ndarray]:
+def _gaussian_estimates(problem: InverseProblem, start: "NetworkFreeStart | None") -> dict[str, np.ndarray]:
     if start is None or problem.direct is None:
         return {}
+    from .direct import estimate_parameter  # late: direct imports the model
+
     found = estimate_parameter(problem, "gaussian")
     return {k[len("direct_"):]: v for k, v in found.arrays.items() if k.startswith("direct_")}
 
@@ -260,11 +261,9 @@ def noise_level(problem: InverseProblem, start: "NetworkFreeStart | None", given
     )
 
 
-def prior_weight(problem: InverseProblem, start: "NetworkFreeStart | None", data_weight: float, observed_count: float,
-                 data_scale: float, sigma: float | None = None) -> float:
+def prior_weight(data_weight: float, observed_count: float, data_scale: float, sigma: float) -> float:
     """``2 w_data sigma^2 / (N var(data))``: the weight of ``|z|^2 / 2`` that makes the loss a MAP
-    objective (``sigma``: a given noise standard deviation, else :func:`noise_level`)."""
-    sigma = noise_level(problem, start, sigma)
+    objective (``sigma``: the data's noise level, as :func:`resolve_priors` reports it)."""
     return 2.0 * data_weight * sigma**2 / (observed_count * data_scale)
 
 

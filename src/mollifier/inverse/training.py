@@ -335,9 +335,9 @@ class _Run:
         weights = LossWeights.resolve(self.problem, config.data_weight, config.residual_weight, config.residual_warmup)
         self.objective: Objective = make_objective(self.problem, self.model, weights, self.device, self.dtype, self.ctx)
         if self.priors:
-            given = next((info["noise_std"] for info in self.priors.values() if "noise_std" in info), None)
+            sigma = next(iter(self.priors.values()))["noise_std"]  # the data's, the same for every prior
             self.objective.prior_weight = prior_weight(
-                self.problem, self.start, weights.data, float(self.objective.observed_count), self.objective.data_scale, given
+                weights.data, float(self.objective.observed_count), self.objective.data_scale, sigma
             )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         gamma = (config.lr_final / config.lr) ** (1.0 / max(config.steps, 1))
@@ -602,7 +602,8 @@ class _Run:
             "radius_cells": self.radius_cells(),
             "radius_rule": self.radius_rule,
             "warm_start": self.warm_summary(),
-            "priors": {name: {**info, "weight": self.objective.prior_weight} for name, info in self.priors.items()},
+            "priors": {name: {**info, "modes": self.model.field_unknowns[name].net.modes, "weight": self.objective.prior_weight}
+                       for name, info in self.priors.items()},
             "diagnostics": findings,
             "fit_check": fit_check,
             "device": str(self.device),
