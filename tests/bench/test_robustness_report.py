@@ -57,3 +57,43 @@ def test_the_section_counts_the_cells_that_meet_each_target():
     ]
     text = "\n".join(robustness_section(rows))
     assert "met in 1 of 2 cells" in text and "### heat" in text
+
+
+def _ceiling(oracle: float, headroom: float) -> dict:
+    return {"kind": "ceiling", "problem": "heat", "grid": 64, "correlation_length": 0.1, "noise": 0.05, "seed": 0,
+            "oracle_pearson": oracle, "headroom": headroom}
+
+
+def test_what_the_data_allow_says_whether_a_missed_target_was_reachable():
+    # the network beats the best smoother (0.85) by 0.01: target 2 missed
+    rows = _rows(0.86, 0.86, 0.85, noise=0.05)
+    assert robustness_cells(rows)[0]["headroom"] is None
+    beyond = robustness_cells(rows + [_ceiling(0.855, 0.005)])[0]
+    assert beyond["win"] is False and beyond["why"].startswith("beyond these data") and "+0.005" in beyond["why"]
+    reachable = robustness_cells(rows + [_ceiling(0.95, 0.10)])[0]
+    assert reachable["why"].startswith("not the data") and "0.950" in reachable["why"]
+    # a ceiling row of another cell is not used
+    other = robustness_cells(rows + [{**_ceiling(0.855, 0.005), "noise": 0.1}])[0]
+    assert other["headroom"] is None and not other["why"].startswith("beyond")
+    text = "\n".join(robustness_section(rows + [_ceiling(0.855, 0.005)]))
+    assert "data allow: P (headroom)" in text and "0.855 (+0.005)" in text
+
+
+def test_the_report_reads_ceiling_rows_and_names_a_bad_file(tmp_path):
+    import json
+
+    import pytest
+
+    from mollifier.bench.report import write_report
+
+    results, ceiling = tmp_path / "bench.jsonl", tmp_path / "ceiling.jsonl"
+    results.write_text("\n".join(json.dumps(r) for r in _rows(0.86, 0.86, 0.85, noise=0.05)) + "\n")
+    ceiling.write_text(json.dumps({k: v for k, v in _ceiling(0.855, 0.005).items() if k != "kind"}) + "\n")
+    text = write_report(results, tmp_path / "out", ceiling=ceiling, plots=False).read_text()
+    assert "0.855 (+0.005)" in text and "beyond these data" in text
+    with pytest.raises(FileNotFoundError, match="ceiling"):
+        write_report(results, tmp_path / "out", ceiling=tmp_path / "missing.jsonl", plots=False)
+    results_only = tmp_path / "not-ceiling.jsonl"
+    results_only.write_text(results.read_text())
+    with pytest.raises(ValueError, match="robustness_ceiling.py --json"):
+        write_report(results, tmp_path / "out", ceiling=results_only, plots=False)

@@ -12,6 +12,7 @@ from mollifier.backbones import GaussianProcessField
 from mollifier.inverse import TrainConfig, train
 from mollifier.inverse.objective import LossWeights, Objective
 from mollifier.inverse.priors import (
+    NOISE_FLOOR,
     SCALE_FACTOR,
     correlation_length_of,
     noise_level,
@@ -100,8 +101,10 @@ def test_the_objective_adds_the_map_weighted_penalty():
     result = train(problem, TrainConfig(steps=3, log_every=0, checkpoint_every=0, warm_start="none"))
     start = network_free_start(problem)
     n, var = problem.observations.mask.sum(), problem.observations.observed().var()
-    expected = 2.0 * LossWeights.resolve(problem).data * start.noise_std**2 / (n * var)
+    relative = max(start.noise_std**2 / var, NOISE_FLOOR**2)              # the floor, where it binds
+    expected = 2.0 * LossWeights.resolve(problem).data * relative / n
     assert result.metrics["priors"]["lambda"]["weight"] == pytest.approx(expected, rel=1e-9)
+    assert result.metrics["priors"]["lambda"]["noise_floor"] == NOISE_FLOOR
     gp = result.model.field_unknowns["lambda"].net
     assert isinstance(gp, GaussianProcessField)
     assert result.metrics["priors"]["lambda"]["modes"] == gp.modes > 0
@@ -150,3 +153,40 @@ def test_a_given_noise_level_wins_and_scattered_data_must_give_one():
     with pytest.raises(ValueError, match="noise_std"):
         resolve_priors(dataclasses.replace(given, unknowns=[dataclasses.replace(
             given.unknowns[0], options={"correlation_length": 0.2, "scale": 1.0, "noise_std": -1.0})]), None)
+
+
+def test_the_noise_floor_binds_only_below_it():
+    # relative noise 1 % of the spread: floored at NOISE_FLOOR; 20 %: the data's own
+    var, n = 4.0, 1000.0
+    assert prior_weight(1.0, n, var, 0.01 * 2.0, NOISE_FLOOR) == pytest.approx(2.0 * NOISE_FLOOR**2 / n)
+    assert prior_weight(1.0, n, var, 0.2 * 2.0, NOISE_FLOOR) == pytest.approx(2.0 * 0.2**2 / n)
+    assert prior_weight(1.0, n, var, 0.01 * 2.0, 0.0) == pytest.approx(2.0 * 0.01**2 / n)   # bare MAP weight
+
+
+def test_the_noise_floor_is_reported_can_be_given_and_is_checked():
+    heat = make_problem("heat", grid=32, noise=0.01, seed=0, prior="gp")
+    start = network_free_start(heat)
+    _, report = resolve_priors(heat, start)
+    assert report["lambda"]["noise_floor"] == NOISE_FLOOR
+    options = {"correlation_length": 0.2, "scale": 1.0}
+
+    def with_floor(floor):
+        return dataclasses.replace(heat, unknowns=[dataclasses.replace(heat.unknowns[0], options={**options, "noise_floor": floor})])
+
+    resolved, report = resolve_priors(with_floor(0.0), start)
+    assert report["lambda"]["noise_floor"] == 0.0
+    assert "noise_floor" not in resolved.unknowns[0].options              # not a backbone argument
+    for bad in (-0.1, 1.0, "high", True):
+        with pytest.raises(ValueError, match=r"`noise_floor` must be a number in \[0, 1\).*got"):
+            resolve_priors(with_floor(bad), start)
+
+
+def test_docstring_examples():
+    import doctest
+
+    from mollifier.backbones import spectral
+    from mollifier.inverse import priors
+
+    for module in (priors, spectral):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

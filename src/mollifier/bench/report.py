@@ -216,16 +216,23 @@ def robustness_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     Each comparison is made on the smoother's support (the points where it gives an
     estimate, within the metric mask): the network's ``pearson_on_support[label]``
     against the smoother's own Pearson. The network's headline Pearson (whole metric
-    mask) is reported beside them.
+    mask) is reported beside them. Rows of kind ``ceiling`` (``benchmarks/robustness_ceiling.py
+    --json``: an estimate that knows how the data were made) for the same cell add what the
+    data allow (``ceiling``, ``headroom`` over the best smoother) to the cell and its reasons.
     """
     latest: dict[tuple, dict[str, Any]] = {}
+    ceilings: dict[tuple, dict[str, Any]] = {}
     for r in rows:
         if r.get("kind") == "robustness":
             latest[(r["problem"], r["grid"], r.get("correlation_length"), r["noise"], r["seed"], r["engine"])] = r
+        elif r.get("kind") == "ceiling":
+            ceilings[(r["problem"], r["grid"], r.get("correlation_length"), r["noise"], r["seed"])] = r
     cells: dict[tuple, dict[str, Any]] = {}
     for key, r in latest.items():
+        ceiling = ceilings.get(key[:-1]) or {}
         cell = cells.setdefault(key[:-1], {"problem": key[0], "grid": key[1], "correlation_length": key[2], "noise": key[3],
-                                           "seed": key[4], "network": None, "free": {}})
+                                           "seed": key[4], "network": None, "free": {},
+                                           "ceiling": ceiling.get("oracle_pearson"), "headroom": ceiling.get("headroom")})
         if key[-1].startswith("direct"):
             if _ok(r):
                 cell["free"][key[-1]] = r
@@ -266,8 +273,16 @@ COLLAPSE_MARGIN = 0.1
 
 
 def _why(net: dict[str, Any], cell: dict[str, Any]) -> str:
-    """Why a robustness target is missed, from the network row's own diagnostics."""
+    """Why a robustness target is missed: what the data allow (where a ceiling row says),
+    then the network row's own diagnostics."""
     parts = []
+    if cell.get("headroom") is not None:
+        if cell["win"] is False and cell["headroom"] < WIN_MARGIN:
+            parts.append(f"beyond these data: the estimate that knows how they were made beats the best smoother by only "
+                         f"{cell['headroom']:+.3f}, under the {WIN_MARGIN} asked")
+        elif cell["ceiling"] is not None and cell["net_on_best"] is not None and cell["ceiling"] > cell["net_on_best"]:
+            parts.append(f"not the data: the estimate that knows how they were made reaches {cell['ceiling']:.3f} "
+                         f"({cell['headroom']:+.3f} over the best smoother); the network leaves that on the table")
     fit = net.get("fit_check") or {}
     codes = net.get("diagnostics") or []
     warm = net.get("warm_start") or {}
@@ -319,19 +334,29 @@ def robustness_section(rows: list[dict[str, Any]]) -> list[str]:
               f"{WIN_CEILING}): met in {met['win'][0]} of {met['win'][1]} cells where it applies.", ""]
     header = ["grid (per axis)", "corr. length", "noise", "network P (mask)", "best smoother (P)", "network on its support", "Δ",
               "worst Δ (smoother)", "target 1", "target 2", "why missed", "train [s]"]
+    bounded = any(c["headroom"] is not None for c in cells)
+    if bounded:
+        header.insert(8, "data allow: P (headroom)")
+        lines += ["\"Data allow\" is the Pearson of an estimate that knows how the data were made (the generator's "
+                  "prior, forward model and noise level; `benchmarks/robustness_ceiling.py`) and, in brackets, its "
+                  "margin over the best smoother: target 2 asks for more than the data hold where that is under "
+                  f"{WIN_MARGIN}.", ""]
     for problem in sorted({c["problem"] for c in cells}):
         body = []
         for c in (c for c in cells if c["problem"] == problem):
             net = c["network"] or {}
             mark = {True: "met", False: "**missed**", None: "-"}
-            body.append([
+            row = [
                 str(c["grid"]), _num(c["correlation_length"], "g"), f"{c['noise']:g}",
                 _num(net.get("parameter_pearson")) if _ok(net) else f"**{net.get('status', 'missing')}**",
                 f"{c['best']} ({c['best_pearson']:.3f})" if c["best"] else "-",
                 _num(c["net_on_best"]), _num(c["gap"], "+.3f"),
                 f"{c['worst_gap']:+.3f} ({c['worst']})" if c["worst"] else "-",
                 mark[c["floor"]], mark[c["win"]], c["why"] or "", _num(net.get("train_seconds"), ".0f"),
-            ])
+            ]
+            if bounded:
+                row.insert(8, f"{c['ceiling']:.3f} ({c['headroom']:+.3f})" if c["headroom"] is not None else "-")
+            body.append(row)
         lines += ["", f"### {problem}", ""] + _table(header, body)
     return lines
 
@@ -572,13 +597,26 @@ def render_report(rows: list[dict[str, Any]], out_dir: str | os.PathLike[str], *
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_report(results: str | os.PathLike[str], out_dir: str | os.PathLike[str], **options: Any) -> Path:
-    """Read ``results`` (JSONL) and write ``out_dir/benchmarks.md`` (+ ``figures/``)."""
+def write_report(results: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                 ceiling: str | os.PathLike[str] | None = None, **options: Any) -> Path:
+    """Read ``results`` (JSONL) and write ``out_dir/benchmarks.md`` (+ ``figures/``).
+
+    ``ceiling``: the JSONL rows of ``benchmarks/robustness_ceiling.py --json`` (what the data
+    allow in each robustness cell), shown beside the network's.
+    """
     if not Path(results).exists():
         raise FileNotFoundError(f"no results file at {results}")
     rows = read_rows(results)
     if not rows:
         raise ValueError(f"{results} holds no result rows")
+    if ceiling is not None:
+        if not Path(ceiling).exists():
+            raise FileNotFoundError(f"`ceiling`: no file at {ceiling}")
+        bounds = read_rows(ceiling)
+        if not bounds or any("oracle_pearson" not in r or "headroom" not in r for r in bounds):
+            raise ValueError(f"`ceiling`: {ceiling} must hold the JSON lines of benchmarks/robustness_ceiling.py --json "
+                             "(each with oracle_pearson and headroom)")
+        rows += [{**r, "kind": "ceiling"} for r in bounds]
     for row in rows:  # parameter maps are stored beside the results file
         if row.get("arrays"):
             row["arrays"] = str(Path(results).parent / row["arrays"])

@@ -19,6 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default="Benchmarks", help="report title (default: Benchmarks)")
     p.add_argument("--note", default=None, help="a paragraph shown under the title (e.g. how loaded the machine was)")
     p.add_argument("--no-figures", action="store_true", help="write the Markdown without plots")
+    p.add_argument("--ceiling", default=None, metavar="FILE.jsonl",
+                   help="rows of `python benchmarks/robustness_ceiling.py --json`: what the data allow in each "
+                        "robustness cell, shown beside the network's and used to say why a target is missed")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +34,6 @@ def run(args: argparse.Namespace) -> int:
     if args.note and args.note in argv:  # the note is printed above; don't repeat it in the command
         argv[argv.index(args.note)] = "..."
     path = write_report(results, out, title=args.title, note=args.note, report_command=command_line(argv),
-                        plots=not args.no_figures)
+                        plots=not args.no_figures, ceiling=args.ceiling)
     print(path)
     return 0

@@ -62,7 +62,7 @@ def add_run_arguments(p: argparse.ArgumentParser, problem_required: bool = True)
     p.add_argument("--density", type=float, help="fraction of grid points observed (default: 1)")
     p.add_argument("--prior", choices=PRIORS,
                    help="built-in problems: the unknown field's representation, gp (a Gaussian-process prior whose "
-                        "settings come from the data; heat's and langevin's default) or network (an MLP; chromatin's)")
+                        "settings come from the data; the default) or network (an MLP)")
     p.add_argument("--grid", type=int, help="samples per axis (default: the problem's)")
     p.add_argument("--steps", type=int, help="Adam steps")
     p.add_argument("--lbfgs-steps", type=int, help="L-BFGS iterations after Adam")

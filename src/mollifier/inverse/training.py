@@ -335,9 +335,9 @@ class _Run:
         weights = LossWeights.resolve(self.problem, config.data_weight, config.residual_weight, config.residual_warmup)
         self.objective: Objective = make_objective(self.problem, self.model, weights, self.device, self.dtype, self.ctx)
         if self.priors:
-            sigma = next(iter(self.priors.values()))["noise_std"]  # the data's, the same for every prior
+            first = next(iter(self.priors.values()))  # the data's noise and its floor: the same for every prior
             self.objective.prior_weight = prior_weight(
-                weights.data, float(self.objective.observed_count), self.objective.data_scale, sigma
+                weights.data, float(self.objective.observed_count), self.objective.data_scale, first["noise_std"], first["noise_floor"]
             )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         gamma = (config.lr_final / config.lr) ** (1.0 / max(config.steps, 1))

@@ -167,7 +167,7 @@ def build(
     phi_max: float = BENCHMARK.phi_max,
     sigma: float = 0.5,
     L: float = 5.0,
-    prior: str = "network",
+    prior: str = "gp",
     **options: Any,
 ) -> InverseProblem:
     """The benchmark problem: recover ``lambda(x, y)`` from noisy ``phi_d`` at steady state.
@@ -178,9 +178,9 @@ def build(
     is one where the derivative-free guess ``phi_h / phi_e`` is clearly worse than the
     true field (Pearson ~0.84 over seeds, 0.83 for seed 0), so derivatives matter. The
     mollifier radius is 5 cells: 4th derivatives of 5 %-noisy data need that much smoothing.
-    ``prior``: the unknown's representation, ``network`` (default: an MLP) or ``gp`` (a
-    Gaussian-process prior whose settings come from the data, :mod:`mollifier.inverse.priors`;
-    better at 5-10 % noise, worse on nearly noise-free data: docs/benchmarks.md).
+    ``prior``: the unknown's representation, ``gp`` (default: a Gaussian-process prior whose
+    settings come from the data, :mod:`mollifier.inverse.priors`) or ``network`` (an MLP);
+    docs/benchmarks.md compares them cell by cell.
     """
     constants = ChromatinConstants(phi_c=phi_c, phi_max=phi_max, l=l)
     data = simulate(grid, L, constants, correlation_length=correlation_length, sigma=sigma, rng=seed, **options)

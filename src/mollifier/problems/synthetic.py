@@ -11,9 +11,8 @@ __all__ = ["PRIORS", "observe", "unknown_backbone"]
 
 PRIORS = ("gp", "network")
 """How a built-in problem represents its unknown field: ``gp`` (a Gaussian-process prior whose
-settings come from the data, :mod:`mollifier.inverse.priors`; the default of heat and
-Langevin) or ``network`` (a 3 x 64 MLP; the default of chromatin). Measured side by side in
-docs/benchmarks.md."""
+settings come from the data, :mod:`mollifier.inverse.priors`; every built-in problem's
+default) or ``network`` (a 3 x 64 MLP). Measured side by side in docs/benchmarks.md."""
 
 
 def unknown_backbone(prior: str) -> str:
