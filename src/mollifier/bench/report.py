@@ -209,30 +209,31 @@ WIN_NOISE = 0.05
 WIN_CEILING = 0.97
 
 
-def robustness_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def robustness_cells(rows: list[dict[str, Any]], ceilings: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """One entry per (problem, grid, correlation length, noise, seed) of the robustness rows:
     the network's scores, each smoother's, the targets and, where one is missed, why.
 
     Each comparison is made on the smoother's support (the points where it gives an
     estimate, within the metric mask): the network's ``pearson_on_support[label]``
     against the smoother's own Pearson. The network's headline Pearson (whole metric
-    mask) is reported beside them. Rows of kind ``ceiling`` (``benchmarks/robustness_ceiling.py
-    --json``: an estimate that knows how the data were made) for the same cell add what the
-    data allow (``ceiling``, ``headroom`` over the best smoother) to the cell and its reasons.
+    mask) is reported beside them. ``ceilings``: rows of ``benchmarks/robustness_ceiling.py
+    --json`` (an estimate that knows how the data were made); the one of the same cell adds
+    what the data allow (``ceiling``: that estimate's Pearson on the best smoother's support,
+    ``headroom``: its margin over that smoother) to the cell and its reasons.
     """
     latest: dict[tuple, dict[str, Any]] = {}
-    ceilings: dict[tuple, dict[str, Any]] = {}
     for r in rows:
         if r.get("kind") == "robustness":
             latest[(r["problem"], r["grid"], r.get("correlation_length"), r["noise"], r["seed"], r["engine"])] = r
-        elif r.get("kind") == "ceiling":
-            ceilings[(r["problem"], r["grid"], r.get("correlation_length"), r["noise"], r["seed"])] = r
+    bounds = {(r["problem"], r["grid"], r.get("correlation_length"), r["noise"], r["seed"]): r for r in ceilings or []}
     cells: dict[tuple, dict[str, Any]] = {}
     for key, r in latest.items():
-        ceiling = ceilings.get(key[:-1]) or {}
+        bound = bounds.get(key[:-1]) or {}
+        on_support = ((bound.get("smoothers") or {}).get(bound.get("best_smoother")) or {}).get("oracle_on_support")
         cell = cells.setdefault(key[:-1], {"problem": key[0], "grid": key[1], "correlation_length": key[2], "noise": key[3],
                                            "seed": key[4], "network": None, "free": {},
-                                           "ceiling": ceiling.get("oracle_pearson"), "headroom": ceiling.get("headroom")})
+                                           "ceiling": on_support if on_support is not None else bound.get("oracle_pearson"),
+                                           "headroom": bound.get("headroom")})
         if key[-1].startswith("direct"):
             if _ok(r):
                 cell["free"][key[-1]] = r
@@ -311,9 +312,10 @@ def _why(net: dict[str, Any], cell: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def robustness_section(rows: list[dict[str, Any]]) -> list[str]:
-    """The robustness tables (one per problem) and the cell-by-cell target summary."""
-    cells = robustness_cells(rows)
+def robustness_section(rows: list[dict[str, Any]], ceilings: list[dict[str, Any]] | None = None) -> list[str]:
+    """The robustness tables (one per problem) and the cell-by-cell target summary
+    (``ceilings``: as in :func:`robustness_cells`)."""
+    cells = robustness_cells(rows, ceilings)
     if not cells:
         return []
     lines = ["", "## Robustness: the trained network beside every network-free smoother", "",
@@ -338,9 +340,9 @@ def robustness_section(rows: list[dict[str, Any]]) -> list[str]:
     if bounded:
         header.insert(8, "data allow: P (headroom)")
         lines += ["\"Data allow\" is the Pearson of an estimate that knows how the data were made (the generator's "
-                  "prior, forward model and noise level; `benchmarks/robustness_ceiling.py`) and, in brackets, its "
-                  "margin over the best smoother: target 2 asks for more than the data hold where that is under "
-                  f"{WIN_MARGIN}.", ""]
+                  "prior, forward model and noise level; `benchmarks/robustness_ceiling.py`) on the best smoother's "
+                  "support and, in brackets, its margin over that smoother: target 2 asks for more than the data hold "
+                  f"where that is under {WIN_MARGIN}.", ""]
     for problem in sorted({c["problem"] for c in cells}):
         body = []
         for c in (c for c in cells if c["problem"] == problem):
@@ -556,8 +558,10 @@ def _setup(rows: list[dict[str, Any]], report_command: str | None) -> list[str]:
 
 
 def render_report(rows: list[dict[str, Any]], out_dir: str | os.PathLike[str], *, title: str = "Benchmarks",
-                  note: str | None = None, report_command: str | None = None, plots: bool = True) -> str:
-    """The Markdown text; plots are written to ``out_dir/figures`` (skipped without matplotlib)."""
+                  note: str | None = None, report_command: str | None = None, plots: bool = True,
+                  ceilings: list[dict[str, Any]] | None = None) -> str:
+    """The Markdown text; plots are written to ``out_dir/figures`` (skipped without matplotlib).
+    ``ceilings``: what the data allow per robustness cell (:func:`robustness_cells`)."""
     lines = [f"# {title}", ""]
     if note:
         lines += [note, ""]
@@ -582,7 +586,7 @@ def render_report(rows: list[dict[str, Any]], out_dir: str | os.PathLike[str], *
                      f"engine: {budget}), otherwise the problem's training defaults; `direct` rows are network-free.")
     lines += [""] if settings else []
     lines += accuracy_table(rows)
-    lines += robustness_section(rows)
+    lines += robustness_section(rows, ceilings)
     lines += ["", "## Figures", ""]
     if not plots:
         lines.append("Plots were not requested.")
@@ -616,7 +620,7 @@ def write_report(results: str | os.PathLike[str], out_dir: str | os.PathLike[str
         if not bounds or any("oracle_pearson" not in r or "headroom" not in r for r in bounds):
             raise ValueError(f"`ceiling`: {ceiling} must hold the JSON lines of benchmarks/robustness_ceiling.py --json "
                              "(each with oracle_pearson and headroom)")
-        rows += [{**r, "kind": "ceiling"} for r in bounds]
+        options["ceilings"] = bounds
     for row in rows:  # parameter maps are stored beside the results file
         if row.get("arrays"):
             row["arrays"] = str(Path(results).parent / row["arrays"])
