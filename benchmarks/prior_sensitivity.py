@@ -1,7 +1,8 @@
-"""How much the Gaussian-process prior's two settings matter: correlation length and scale.
+"""How much the Gaussian-process prior's settings matter: correlation length, scale, noise floor.
 
     python benchmarks/prior_sensitivity.py            # heat and Langevin, seed 0 (~6 minutes on 2 cores)
     python benchmarks/prior_sensitivity.py --json
+    python benchmarks/prior_sensitivity.py --floors   # the noise floor at 1 % noise (~20 minutes on 1 core)
 
 The prior's ``"auto"`` settings (:mod:`mollifier.inverse.priors`) are a correlation length
 from the autocorrelation of the network-free estimate and a scale of twice that estimate's
@@ -9,51 +10,74 @@ spread. Here each is multiplied by factors around the automatic value with the o
 automatic, on one robustness cell per problem (heat: correlation length 0.15 at 5 % noise;
 Langevin: 0.05 at 10 %), and the trained estimate is scored on the best smoother's support,
 as the sweep scores it.
+
+``--floors``: the relative noise the prior's weight assumes at least
+(:data:`~mollifier.inverse.priors.NOISE_FLOOR`, ``options={"noise_floor": ...}``) set to 0
+(the bare MAP weight), 0.02, 0.05 (the default) and 0.1, on the 1 %-noise cells where it
+binds (the data's own noise is below it), every other setting automatic.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 
-import numpy as np
+from robustness_cell import trained_against_smoothers
 
-from mollifier.inverse import TrainConfig, estimate_parameter, train
-from mollifier.inverse.metrics import pearson
 from mollifier.inverse.priors import correlation_length_of, prior_scale_of
-from mollifier.problems import PROBLEMS, make_problem
 
 CELLS = {"heat": (64, 0.15, 0.05), "langevin": (128, 0.05, 0.1)}
 FACTORS = {"correlation_length": (0.67, 1.0, 1.67), "scale": (0.5, 1.0, 2.0)}
+FLOOR_CELLS = {"chromatin": [(64, 0.6, 0.01), (64, 0.3, 0.01)], "heat": [(64, 0.15, 0.01), (64, 0.08, 0.01)],
+               "langevin": [(128, 0.05, 0.01)]}
+FLOORS = (0.0, 0.02, 0.05, 0.1)
 
 
 def run(problem_name: str, setting: str, factor: float) -> dict:
-    grid, ell, noise = CELLS[problem_name]
-    problem = make_problem(problem_name, grid=grid, noise=noise, seed=0, correlation_length=ell, prior="gp")
-    free = {s: estimate_parameter(problem, s).arrays["direct_lambda"] for s in ("mollifier", "gaussian", "savgol")}
-    spec = problem.unknowns[0]
-    auto = {"correlation_length": correlation_length_of(free["gaussian"], problem.grid.spacing),
-            "scale": prior_scale_of(free["gaussian"], spec)}
-    options = {**auto, setting: auto[setting] * factor}
-    problem = dataclasses.replace(problem, unknowns=[dataclasses.replace(spec, options=options)])
-    result = train(problem, TrainConfig(**PROBLEMS[problem_name].training, log_every=0, checkpoint_every=0))
-    truth = problem.truth["lambda"]
-    mask = problem.metric_mask if problem.metric_mask is not None else np.ones(truth.shape, bool)
-    scores = {s: pearson(e, truth, mask & np.isfinite(e)) for s, e in free.items()}
-    best = max(scores, key=scores.get)
-    on_best = pearson(result.estimates["lambda"], truth, mask & np.isfinite(free[best]))
-    return {"problem": problem_name, "setting": setting, "factor": factor, "value": options[setting],
-            "best_smoother": best, "best_smoother_pearson": scores[best], "network_on_support": on_best,
-            "margin": on_best - scores[best], "pearson_mask": result.metrics["parameter_pearson"]}
+    """One setting of the prior at ``factor`` times its automatic value, on the problem's cell."""
+
+    def options(problem, free):
+        auto = {"correlation_length": correlation_length_of(free["gaussian"], problem.grid.spacing),
+                "scale": prior_scale_of(free["gaussian"], problem.unknowns[0])}
+        return {**auto, setting: auto[setting] * factor}
+
+    row = trained_against_smoothers(problem_name, CELLS[problem_name], options)
+    return {**row, "setting": setting, "factor": factor, "value": row["options"][setting]}
+
+
+def run_floor(problem_name: str, cell: tuple, floor: float) -> dict:
+    """The prior's noise floor at ``floor`` (every other setting automatic) on ``cell``."""
+    row = trained_against_smoothers(problem_name, cell, lambda problem, free: {"noise_floor": floor})
+    return {**row, "setting": "noise_floor", "value": floor}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--problems", nargs="+", default=list(CELLS), choices=list(CELLS))
+    parser.add_argument("--problems", nargs="+", default=None, choices=sorted(set(CELLS) | set(FLOOR_CELLS)),
+                        help="default: heat and langevin (with --floors: every problem)")
+    parser.add_argument("--floors", action="store_true", help="vary the prior's noise floor on the 1 %%-noise cells instead")
     parser.add_argument("--json", action="store_true", help="one JSON line per run instead of a table")
     args = parser.parse_args(argv)
+    if args.floors:
+        if not args.json:
+            print("| problem | corr. length | noise | noise floor | margin over the best smoother | worst margin | Pearson (mask) |")
+            print("|---|---|---|---|---|---|---|")
+        for name in args.problems or list(FLOOR_CELLS):
+            for cell in FLOOR_CELLS[name]:
+                for floor in FLOORS:
+                    row = run_floor(name, cell, floor)
+                    if args.json:
+                        print(json.dumps(row), flush=True)
+                    else:
+                        print(f"| {name} | {cell[1]:g} | {cell[2]:g} | {floor:g} | {row['margin']:+.3f} ({row['best_smoother']} "
+                              f"{row['best_smoother_pearson']:.3f}) | {row['worst_margin']:+.4f} | {row['pearson_mask']:.3f} |",
+                              flush=True)
+        return 0
+    unknown = sorted(set(args.problems or []) - set(CELLS))
+    if unknown:
+        parser.error(f"--problems: the settings' study has cells for {sorted(CELLS)} only, got {unknown}")
+    args.problems = args.problems or list(CELLS)
     if not args.json:
         print("| problem | setting | x auto | value | margin over the best smoother | Pearson (mask) |")
         print("|---|---|---|---|---|---|")

@@ -129,6 +129,8 @@ def test_report_command_writes_markdown_and_small_plots(tmp_path):
         (["bench", "--preset", "quick", "--memory-limit", "-1"], "--memory-limit"),
         (["bench", "--preset", "quick", "--grid", "32"], "cannot be combined with --preset"),
         (["bench", "--preset", "quick", "--json"], "cannot be combined with --preset"),
+        (["bench", "--preset", "quick", "--problems", "heat,wave"], "--problems: expected comma-separated names"),
+        (["bench", "--problems", "heat"], "only apply to a sweep"),
         (["report", "/nonexistent/results.jsonl"], "no results file"),
     ],
 )
@@ -168,3 +170,13 @@ def test_kind_filter_runs_only_that_part_of_a_preset(tmp_path, capsys):
     main(["bench", "--preset", "quick", "--kind", "scaling", "--results", str(results), "--time-limit", "0.001"])
     rows = read_rows(results)
     assert rows and {r["kind"] for r in rows} == {"scaling"}
+
+
+def test_problems_filter_keeps_only_those_problems_rows(tmp_path):
+    results = tmp_path / "r.jsonl"
+    # every row times out at once: the filter is what is tested
+    main(["bench", "--preset", "paper", "--kind", "robustness", "--problems", "langevin", "--results", str(results),
+          "--time-limit", "0.001"])
+    rows = read_rows(results)
+    assert rows and {r["problem"] for r in rows} == {"langevin"}
+    assert {r["grid"] for r in rows} == {64, 128, 256} and {r["noise"] for r in rows} == {0.0, 0.01, 0.05, 0.1}

@@ -2,6 +2,7 @@
 exact solutions, and its estimates recover the truth when the noise vanishes and fall back
 to the prior when the noise swamps the data."""
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -129,3 +130,38 @@ def test_prior_sensitivity_scales_the_automatic_setting_it_varies():
     assert row["value"] == pytest.approx(1.67 * auto)
     assert row["margin"] == pytest.approx(row["network_on_support"] - row["best_smoother_pearson"])
     assert -1.0 <= row["pearson_mask"] <= 1.0
+
+
+def test_prior_sensitivity_sets_the_noise_floor_it_varies(monkeypatch):
+    import prior_sensitivity as sensitivity
+
+    from mollifier.inverse import train as real_train
+
+    seen = {}
+
+    def train(problem, config):  # a few steps: the wiring is what is tested
+        seen["options"] = problem.unknowns[0].options
+        result = real_train(problem, dataclasses.replace(config, steps=20, lbfgs_steps=0))
+        seen["floor"] = result.metrics["priors"]["lambda"]["noise_floor"]
+        return result
+
+    import robustness_cell
+
+    monkeypatch.setattr(robustness_cell, "train", train)
+    row = sensitivity.run_floor("langevin", (64, 0.1, 0.01), 0.02)
+    assert seen == {"options": {"noise_floor": 0.02}, "floor": 0.02}
+    assert row["setting"] == "noise_floor" and row["value"] == 0.02
+    assert row["worst_margin"] <= row["margin"]
+
+
+def test_robustness_cell_scores_the_trained_estimate_on_every_smoothers_support(capsys):
+    import robustness_cell
+
+    assert robustness_cell.main(["langevin", "--grid", "64", "--correlation-length", "0.1", "--noise", "0.05",
+                                 "--training", '{"steps": 30, "lbfgs_steps": 0}', "--options", '{"noise_floor": 0.1}', "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["priors"]["lambda"]["noise_floor"] == 0.1 and row["options"] == {"noise_floor": 0.1}
+    assert set(row["margins"]) == set(robustness_cell.SMOOTHERS)
+    assert row["worst_margin"] == min(row["margins"].values())
+    assert row["margin"] == row["margins"][row["best_smoother"]]
+    assert row["best_smoother_pearson"] == max(row["smoothers"].values())

@@ -76,6 +76,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="run only the preset's scaling, accuracy or robustness rows (default: scaling and accuracy; "
                        "robustness = the trained network beside every network-free smoother over grid sizes, "
                        "correlation lengths and noise levels, at the library's defaults)")
+    sweep.add_argument("--problems", default=None, metavar="NAMES",
+                       help="comma-separated built-in problems: run only their accuracy and robustness rows "
+                       "(default: every problem the preset has, and its scaling rows)")
     sweep.add_argument("--retry-failed", action="store_true",
                        help="also re-run rows recorded as timeout / out of memory / error / skipped")
 
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"`--device` {args.device!r} requested but CUDA is not available here")
     if args.preset is not None:
         return _run_preset(args)
-    sweep_flags = ("results", "time_limit", "memory_limit", "retry_failed")
+    sweep_flags = ("results", "time_limit", "memory_limit", "retry_failed", "problems")
     sweep_only = [f"--{n.replace('_', '-')}" for n in sweep_flags if getattr(args, n) not in (None, False)]
     if sweep_only:
         raise ValueError(f"{', '.join(sweep_only)} only apply to a sweep; add --preset quick or --preset paper")
@@ -134,6 +137,13 @@ def _run_preset(args: argparse.Namespace) -> int:
     specs = preset_specs(args.preset, device=args.device, memory_limit_gib=args.memory_limit)
     kinds = (args.kind,) if args.kind is not None else DEFAULT_KINDS
     specs = [spec for spec in specs if spec["kind"] in kinds]
+    if args.problems is not None:
+        wanted = [name.strip() for name in args.problems.split(",") if name.strip()]
+        known = sorted({spec["problem"] for spec in preset_specs(args.preset) if spec["problem"]})
+        unknown = [name for name in wanted if name not in known]
+        if not wanted or unknown:
+            raise ValueError(f"--problems: expected comma-separated names from {known}, got {args.problems!r}")
+        specs = [spec for spec in specs if spec["problem"] in wanted]
     meta = {"machine": machine_description(args.device), "command": command_line()}
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     with session(device=args.device) as ctx:  # a no-op unless launched by torchrun
