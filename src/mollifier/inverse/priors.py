@@ -15,12 +15,12 @@ The PDE residual couples the unknown to the field as usual.
 Why a floor: the unknown is read through the residual's derivatives of a fitted field,
 whose error does not vanish with the data's noise (the mollified derivatives' bias, a
 network's fit of nearly noise-free data); a prior weighed by the data's noise alone all
-but disappears at 1 % noise and lets the unknown follow that error. Measured on the
-robustness sweep's 1 %-noise cells (``python benchmarks/prior_sensitivity.py --floors``,
-docs/benchmarks.md): chromatin with correlation length 0.6 goes from Pearson 0.955
-without a floor to 0.989 with it, 0.3 from 0.904 to 0.938; the second-order heat problem
-pays for it (its roughest cell 0.010 behind); the floor changes nothing where the noise
-is above it.
+but disappears on nearly noise-free data and lets the unknown follow that error. Measured on the
+benchmarks' noise-free chromatin data (``benchmarks/robustness_cell.py``, docs/benchmarks.md):
+Pearson 0.953 / 0.988 without a floor on seeds 0 / 1, 0.990 / 0.997 with it. At 1 % noise
+its effect depends on the draw (seed 0, ``python benchmarks/prior_sensitivity.py
+--floors``: chromatin 0.955 -> 0.989, heat's roughest cell 0.010 worse; over seeds 0-2
+about even). It changes nothing where the noise is above it.
 
 The prior's two settings may be numbers or ``"auto"`` (the default), chosen from the
 Gaussian-derivative network-free estimate of the unknown (:func:`estimate_parameter`):
