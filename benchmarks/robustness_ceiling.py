@@ -49,13 +49,13 @@ import scipy.fft as sfft
 from scipy.integrate import cumulative_trapezoid
 
 from mollifier.backbones.spectral import fourier_modes
-from mollifier.inverse import estimate_parameter
+from mollifier.inverse.direct import SMOOTHERS_COMPARED as SMOOTHERS
+from mollifier.inverse.direct import score_beside_smoothers
 from mollifier.inverse.metrics import pearson
 from mollifier.network_free import noise_std
 from mollifier.problems import make_problem
 from mollifier.problems.forward import simulate_heat, simulate_langevin
 
-SMOOTHERS = ("mollifier", "gaussian", "savgol")
 ENGINE_OF = {"mollifier": "direct", "gaussian": "direct-gaussian", "savgol": "direct-savgol"}
 QUICK_CELLS = {
     "langevin": (128, (0.2, 0.1, 0.05)),
@@ -205,11 +205,8 @@ def ceiling_cell(problem: str, grid: int, ell: float, noise: float, seed: int, e
     row: dict[str, Any] = {"problem": problem, "grid": grid, "correlation_length": ell, "noise": noise, "seed": seed,
                            "oracle_pearson": pearson(estimate, truth, mask), "oracle_seconds": round(seconds, 2), **info,
                            "smoothers": {}}
-    for name in SMOOTHERS:
-        smoothed = estimate_parameter(p, name).arrays["direct_" + p.parameter]
-        support = mask & np.isfinite(smoothed)
-        row["smoothers"][name] = {"pearson": pearson(smoothed, truth, support),
-                                  "oracle_on_support": pearson(estimate, truth, support)}
+    for name, score in score_beside_smoothers(p, estimate, SMOOTHERS).items():
+        row["smoothers"][name] = {"pearson": score["pearson"], "oracle_on_support": score["estimate_on_support"]}
     best = max(SMOOTHERS, key=lambda s: row["smoothers"][s]["pearson"])
     row["best_smoother"] = best
     row["headroom"] = row["smoothers"][best]["oracle_on_support"] - row["smoothers"][best]["pearson"]

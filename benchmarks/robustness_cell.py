@@ -24,10 +24,9 @@ from typing import Any
 import numpy as np
 
 from mollifier.inverse import TrainConfig, estimate_parameter, train
-from mollifier.inverse.metrics import pearson
+from mollifier.inverse.direct import SMOOTHERS_COMPARED as SMOOTHERS
+from mollifier.inverse.direct import score_beside_smoothers
 from mollifier.problems import PROBLEMS, make_problem
-
-SMOOTHERS = ("mollifier", "gaussian", "savgol")
 
 
 def trained_against_smoothers(problem_name: str, cell: tuple[int, float, float],
@@ -38,21 +37,21 @@ def trained_against_smoothers(problem_name: str, cell: tuple[int, float, float],
     on every smoother's support (margin over the best one, and the worst margin)."""
     grid, ell, noise = cell
     problem = make_problem(problem_name, grid=grid, noise=noise, seed=seed, correlation_length=ell, prior="gp")
-    free = {s: estimate_parameter(problem, s).arrays["direct_lambda"] for s in SMOOTHERS}
     spec = problem.unknowns[0]
-    chosen = dict(spec.options or {}) if options is None else options(problem, free)
+    if options is None:
+        chosen = dict(spec.options or {})
+    else:
+        chosen = options(problem, {s: estimate_parameter(problem, s).arrays["direct_lambda"] for s in SMOOTHERS})
     problem = dataclasses.replace(problem, unknowns=[dataclasses.replace(spec, options=chosen or None)])
     config = {**PROBLEMS[problem_name].training, "log_every": 0, "checkpoint_every": 0, "seed": seed, **(training or {})}
     result = train(problem, TrainConfig(**config))
-    truth = problem.truth["lambda"]
-    mask = problem.metric_mask if problem.metric_mask is not None else np.ones(truth.shape, bool)
-    supports = {s: mask & np.isfinite(e) for s, e in free.items()}
-    scores = {s: pearson(e, truth, supports[s]) for s, e in free.items()}
-    margins = {s: pearson(result.estimates["lambda"], truth, supports[s]) - scores[s] for s in free}
+    scored = score_beside_smoothers(problem, result.estimates["lambda"], SMOOTHERS)
+    scores = {s: v["pearson"] for s, v in scored.items()}
+    margins = {s: v["estimate_on_support"] - v["pearson"] for s, v in scored.items()}
     best = max(scores, key=scores.get)
     return {"problem": problem_name, "grid": grid, "correlation_length": ell, "noise": noise, "seed": seed,
             "options": chosen, "priors": result.metrics.get("priors"), "smoothers": scores, "margins": margins,
-            "best_smoother": best, "best_smoother_pearson": scores[best], "network_on_support": scores[best] + margins[best],
+            "best_smoother": best, "best_smoother_pearson": scores[best], "network_on_support": scored[best]["estimate_on_support"],
             "margin": margins[best], "worst_margin": min(margins.values()), "pearson_mask": result.metrics["parameter_pearson"],
             "train_seconds": result.metrics.get("train_seconds")}
 

@@ -56,3 +56,23 @@ def test_errors():
         estimate_parameter(make_problem("chromatin", grid=32, noise=0.0), "spline", radius=1.0)
     assert set(SMOOTHERS) == {"mollifier", "savgol", "gaussian", "spline"}
     assert len(auto_radius(np.random.default_rng(0).standard_normal((32, 32)), (2, 0), (0.1, 0.1))) == 2
+
+
+def test_an_estimate_is_scored_beside_each_smoother_on_that_smoothers_support():
+    from mollifier.inverse.direct import score_beside_smoothers
+    from mollifier.inverse.metrics import pearson
+
+    problem = make_problem("heat", grid=32, noise=0.05, seed=0, prior="network")
+    truth = problem.truth["lambda"]
+    scored = score_beside_smoothers(problem, truth, ("mollifier", "savgol"))
+    assert set(scored) == {"mollifier", "savgol"}
+    for smoother, score in scored.items():
+        assert abs(score["estimate_on_support"] - 1.0) < 1e-12  # the truth itself (float64 rounding)
+        free = estimate_parameter(problem, smoother).arrays["direct_lambda"]
+        assert score["pearson"] == pearson(free, truth, problem.metric_mask & np.isfinite(free))
+    # an estimate that is wrong only where the mollifier gives no estimate (its edge band) scores
+    # perfectly on the mollifier's support
+    band = ~np.isfinite(estimate_parameter(problem, "mollifier").arrays["direct_lambda"])
+    assert band.any()
+    wrong = np.where(band, -truth, truth)
+    assert abs(score_beside_smoothers(problem, wrong, ("mollifier",))["mollifier"]["estimate_on_support"] - 1.0) < 1e-12

@@ -71,24 +71,16 @@ def _accuracy(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _robustness(spec: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
-
-    from ..inverse import estimate_parameter
-    from ..inverse.metrics import pearson
+    from ..inverse.direct import score_beside_smoothers
 
     row, problem, result = _recover(spec)
     metrics = result.metrics
     row["radius_cells"] = metrics.get("radius_cells")
     if spec["engine"].startswith("direct"):
         return row
-    estimate = result.estimates.get(problem.parameter)
-    truth = problem.truth.get(problem.parameter)
-    mask = np.ones(problem.grid.shape, dtype=bool) if problem.metric_mask is None else np.asarray(problem.metric_mask, dtype=bool)
-    on_support = {}
-    for label in spec.get("compare", ()):
-        _, smoother = split_method(label)
-        free = estimate_parameter(problem, smoother).estimates[problem.parameter]
-        on_support[label] = pearson(estimate, truth, mask & np.isfinite(free))
+    labels = {split_method(label)[1]: label for label in spec.get("compare", ())}
+    scored = score_beside_smoothers(problem, result.estimates.get(problem.parameter), tuple(labels))
+    on_support = {labels[smoother]: score["estimate_on_support"] for smoother, score in scored.items()}
     warm = metrics.get("warm_start") or {}
     row.update(
         pearson_on_support=on_support,

@@ -39,7 +39,10 @@ from .results import write_results
 if TYPE_CHECKING:  # pragma: no cover
     from .training import TrainConfig
 
-__all__ = ["estimate_from_config", "estimate_parameter"]
+SMOOTHERS_COMPARED = ("mollifier", "gaussian", "savgol")
+"""The smoothers a trained estimate is compared with (the benchmarks' robustness sweep)."""
+
+__all__ = ["estimate_from_config", "estimate_parameter", "score_beside_smoothers"]
 
 
 def estimate_parameter(
@@ -122,6 +125,32 @@ def estimate_parameter(
     }
     arrays = arrays_of(problem, d_np["u"][None], {"direct": estimates})
     return Result(metrics=metrics, arrays=arrays)
+
+
+def score_beside_smoothers(problem: InverseProblem, estimate: np.ndarray, smoothers: tuple[str, ...] = SMOOTHERS_COMPARED,
+                           ) -> dict[str, dict[str, float]]:
+    """An estimate of the problem's parameter scored beside network-free smoothers, each on its support.
+
+    A smoother gives no estimate within its kernel's reach of a non-periodic edge (NaN
+    there); each comparison is made where it does, inside the problem's scoring mask.
+
+    Args:
+        problem: A problem with a truth for its parameter and a direct formula.
+        estimate: The estimate to score, on the grid (a trained run's, another method's).
+        smoothers: Names from :data:`~mollifier.network_free.SMOOTHERS`.
+
+    Returns:
+        ``{smoother: {"pearson": the smoother's own Pearson, "estimate_on_support": the
+        estimate's Pearson on the same points}}``.
+    """
+    truth = problem.truth[problem.parameter]
+    scored = np.ones(np.shape(truth), dtype=bool) if problem.scores_mask is None else np.asarray(problem.scores_mask, dtype=bool)
+    out = {}
+    for smoother in smoothers:
+        free = estimate_parameter(problem, smoother).arrays["direct_" + problem.parameter]
+        support = scored & np.isfinite(free)
+        out[smoother] = {"pearson": pearson(free, truth, support), "estimate_on_support": pearson(estimate, truth, support)}
+    return out
 
 
 def estimate_from_config(
