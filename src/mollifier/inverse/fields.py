@@ -76,12 +76,16 @@ class UnknownField:
 
     latent = False
 
+    @property
+    def backbone_name(self) -> str | None:
+        """The named backbone in lower case (names are case-insensitive); None for your own module."""
+        return self.backbone.strip().lower() if isinstance(self.backbone, str) else None
+
     def backbone_options(self) -> dict[str, Any]:
         """The named backbone's keyword arguments: ``options``, or the defaults (3 x 64 MLP)."""
         if self.options is not None:
             return dict(self.options)
-        name = self.backbone.strip().lower() if isinstance(self.backbone, str) else None
-        return {"width": 64, "depth": 3} if name == "mlp" else {}
+        return {"width": 64, "depth": 3} if self.backbone_name == "mlp" else {}
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -94,7 +95,7 @@ CORRELATION_FLOOR = 0.2
 
 
 def _is_gp(spec: Any) -> bool:
-    return isinstance(spec, UnknownField) and isinstance(spec.backbone, str) and spec.backbone.strip().lower() == "gp"
+    return isinstance(spec, UnknownField) and spec.backbone_name == "gp"
 
 
 def has_priors(problem: InverseProblem) -> bool:
@@ -203,26 +204,19 @@ def resolve_priors(problem: InverseProblem, start: "NetworkFreeStart | None") ->
     """
     if not has_priors(problem):
         return problem, {}
+    priors = [spec for spec in problem.unknowns if _is_gp(spec)]
+    given = _shared_setting(priors, "noise_std", None, lambda v: math.isfinite(v) and v > 0, "a positive number",
+                            "the data have one noise level")
+    floor = _shared_setting(priors, "noise_floor", NOISE_FLOOR, lambda v: 0.0 <= v < 1.0,
+                            "a number in [0, 1) (relative to the data's spread)", "they share one weight")
     estimates: dict[str, np.ndarray] | None = None
     report: dict[str, Any] = {}
-    noises: set[float] = set()
-    floors: set[float] = set()
     unknowns = []
     for spec in problem.unknowns:
         if not _is_gp(spec):
             unknowns.append(spec)
             continue
-        options = dict(spec.options or {})
-        given = options.pop("noise_std", None)
-        if given is not None:
-            if isinstance(given, bool) or not isinstance(given, (int, float)) or not math.isfinite(given) or given <= 0:
-                raise ValueError(f"unknown field {spec.name!r}: `noise_std` must be a positive number, got {given!r}")
-            noises.add(float(given))
-        floor = options.pop("noise_floor", NOISE_FLOOR)
-        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor < 1.0:
-            raise ValueError(f"unknown field {spec.name!r}: `noise_floor` must be a number in [0, 1) (relative to the "
-                             f"data's spread), got {floor!r}")
-        floors.add(float(floor))
+        options = {k: v for k, v in (spec.options or {}).items() if k not in ("noise_std", "noise_floor")}
         axes = field_axes(spec, problem.grid.ndim)
         rules = []
         if AUTO in (options.get("correlation_length", AUTO), options.get("scale", AUTO)):
@@ -247,15 +241,29 @@ def resolve_priors(problem: InverseProblem, start: "NetworkFreeStart | None") ->
         unknowns.append(dataclasses.replace(spec, options=options))
         report[spec.name] = {"correlation_length": float(options["correlation_length"]), "scale": float(options["scale"]),
                              "rule": "; ".join(rules) or "given"}
-    if len(noises) > 1:
-        raise ValueError(f"the unknowns' priors give different `noise_std` ({sorted(noises)}); the data have one noise level")
-    if len(floors) > 1:
-        raise ValueError(f"the unknowns' priors give different `noise_floor` ({sorted(floors)}); they share one weight")
-    sigma = noise_level(problem, start, next(iter(noises), None))
+    sigma = noise_level(problem, start, given)
     for info in report.values():
         info["noise_std"] = sigma
-        info["noise_floor"] = next(iter(floors))
+        info["noise_floor"] = floor
     return dataclasses.replace(problem, unknowns=unknowns), report
+
+
+def _shared_setting(priors: list[UnknownField], key: str, default: float | None, valid: Callable[[float], bool],
+                    allowed: str, why_one: str) -> float | None:
+    """The one value of an option every prior shares (a prior that does not give it has
+    ``default``; ``None``: it has none); a bad value names its field, different values are
+    refused (``why_one``: why there is one)."""
+    values = set()
+    for spec in priors:
+        value = (spec.options or {}).get(key, default)
+        if value is None and default is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not valid(value):
+            raise ValueError(f"unknown field {spec.name!r}: `{key}` must be {allowed}, got {value!r}")
+        values.add(float(value))
+    if len(values) > 1:
+        raise ValueError(f"the unknowns' priors give different `{key}` ({sorted(values)}); {why_one}")
+    return next(iter(values), default)
 
 
 def _gaussian_estimates(problem: InverseProblem, start: "NetworkFreeStart | None") -> dict[str, np.ndarray]:
