@@ -52,6 +52,16 @@ def run_floor(problem_name: str, cell: tuple, floor: float) -> dict:
     return {**row, "setting": "noise_floor", "value": floor}
 
 
+def _print_rows(header: list[str], jobs: list, line, as_json: bool) -> None:
+    """Run each job (a call returning a row) and print its row as JSON or a Markdown line."""
+    if not as_json:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+    for job in jobs:
+        row = job()
+        print(json.dumps(row) if as_json else line(row), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--problems", nargs="+", default=None, choices=sorted(set(CELLS) | set(FLOOR_CELLS)),
@@ -60,36 +70,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON line per run instead of a table")
     args = parser.parse_args(argv)
     if args.floors:
-        if not args.json:
-            print("| problem | corr. length | noise | noise floor | margin over the best smoother | worst margin | Pearson (mask) |")
-            print("|---|---|---|---|---|---|---|")
-        for name in args.problems or list(FLOOR_CELLS):
-            for cell in FLOOR_CELLS[name]:
-                for floor in FLOORS:
-                    row = run_floor(name, cell, floor)
-                    if args.json:
-                        print(json.dumps(row), flush=True)
-                    else:
-                        print(f"| {name} | {cell[1]:g} | {cell[2]:g} | {floor:g} | {row['margin']:+.3f} ({row['best_smoother']} "
-                              f"{row['best_smoother_pearson']:.3f}) | {row['worst_margin']:+.4f} | {row['pearson_mask']:.3f} |",
-                              flush=True)
+        jobs = [lambda name=name, cell=cell, floor=floor: run_floor(name, cell, floor)
+                for name in args.problems or list(FLOOR_CELLS) for cell in FLOOR_CELLS[name] for floor in FLOORS]
+        _print_rows(["problem", "corr. length", "noise", "noise floor", "margin over the best smoother", "worst margin",
+                     "Pearson (mask)"], jobs,
+                    lambda row: (f"| {row['problem']} | {row['correlation_length']:g} | {row['noise']:g} | {row['value']:g} | "
+                                 f"{row['margin']:+.3f} ({row['best_smoother']} {row['best_smoother_pearson']:.3f}) | "
+                                 f"{row['worst_margin']:+.4f} | {row['pearson_mask']:.3f} |"), args.json)
         return 0
     unknown = sorted(set(args.problems or []) - set(CELLS))
     if unknown:
         parser.error(f"--problems: the settings' study has cells for {sorted(CELLS)} only, got {unknown}")
-    args.problems = args.problems or list(CELLS)
-    if not args.json:
-        print("| problem | setting | x auto | value | margin over the best smoother | Pearson (mask) |")
-        print("|---|---|---|---|---|---|")
-    for name in args.problems:
-        for setting, factors in FACTORS.items():
-            for factor in factors:
-                row = run(name, setting, factor)
-                if args.json:
-                    print(json.dumps(row), flush=True)
-                else:
-                    print(f"| {name} | {setting} | {factor:g} | {row['value']:.3g} | {row['margin']:+.3f} "
-                          f"({row['best_smoother']} {row['best_smoother_pearson']:.3f}) | {row['pearson_mask']:.3f} |", flush=True)
+    jobs = [lambda name=name, setting=setting, factor=factor: run(name, setting, factor)
+            for name in args.problems or list(CELLS) for setting, factors in FACTORS.items() for factor in factors]
+    _print_rows(["problem", "setting", "x auto", "value", "margin over the best smoother", "Pearson (mask)"], jobs,
+                lambda row: (f"| {row['problem']} | {row['setting']} | {row['factor']:g} | {row['value']:.3g} | "
+                             f"{row['margin']:+.3f} ({row['best_smoother']} {row['best_smoother_pearson']:.3f}) | "
+                             f"{row['pearson_mask']:.3f} |"), args.json)
     return 0
 
 
